@@ -250,6 +250,13 @@ class Profile(_Strict):
             imu = streams.get(o.imu_stream)
             if imu is None or imu.type != "sensor_msgs/msg/Imu":
                 raise ValueError(f"odometry.imu_stream={o.imu_stream!r} must name an Imu stream")
+        fed = {t.stream for t in self.observation.terms if isinstance(t, (JointTerm, ImuTerm))}
+        if self.odometry is not None:
+            fed |= {self.odometry.joint_stream, self.odometry.imu_stream}
+        for name in sorted(fed):
+            if not streams[name].required:
+                raise ValueError(f"streams.{name}.required is false but the observation reads it; a policy must not "
+                                 "run on data that may be missing: set required: true")
         period = 1.0 / self.loop.rate_hz
         if self.watchdog.stall_timeout_s <= period:
             raise ValueError(

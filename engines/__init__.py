@@ -1,0 +1,1 @@
+"""Inference engines: the backend interface and its implementations (ONNX Runtime now; TensorRT per the engines issue)."""

@@ -1,0 +1,54 @@
+"""The loop's heartbeat, shared with the stall supervisor process through a memory-mapped file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+# Slot indices in the int64 heartbeat array. Monotonic nanoseconds
+# (CLOCK_MONOTONIC is one clock for every process on the machine).
+LOOP_TICK_NS = 0          # start of the loop's latest tick
+STATE = 1                 # see STATE_* below
+SUPERVISOR_POLL_NS = 2    # the supervisor's latest poll
+SUPERVISOR_ZEROS = 3      # zero commands the supervisor published
+SUPERVISOR_STALLS = 4     # stall episodes the supervisor acted on
+SUPERVISOR_READY = 5      # 1 once the supervisor can publish
+DAEMON_PID = 6
+SLOTS = 8
+
+STATE_STARTING = 0
+STATE_RUNNING = 1
+STATE_STOPPING = 2
+
+
+class Heartbeat:
+    """An int64[SLOTS] array in a file under /dev/shm (RAM), mapped by both processes.
+
+    A plain mmap'd file rather than multiprocessing.shared_memory: the
+    latter's resource tracker unlinks the segment when *either* process exits,
+    which would take the heartbeat away from the supervisor exactly when the
+    daemon dies.
+    """
+
+    def __init__(self, path: Path, create: bool) -> None:
+        self.path = path
+        if create:
+            with open(path, "wb") as f:
+                f.write(b"\0" * (SLOTS * 8))
+        self.array = np.memmap(path, dtype=np.int64, mode="r+", shape=(SLOTS,))
+
+    @classmethod
+    def create(cls) -> "Heartbeat":
+        base = Path("/dev/shm") if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK) else Path(tempfile.gettempdir())
+        fd, name = tempfile.mkstemp(prefix="edgepilot-heartbeat-", dir=base)
+        os.close(fd)
+        return cls(Path(name), create=True)
+
+    def unlink(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,327 @@
+"""The daemon: streams in, fixed-rate observation → inference → command out, watched every tick."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+import numpy as np
+
+from edgepilot.engines.backend import BackendError, InferenceBackend
+
+from . import heartbeat as hb
+from .action import TwistActionMapper
+from .config import GoalTerm, ImuTerm, JointTerm, Profile
+from .fault_injection import FaultInjector
+from .fixed_rate_loop import FixedRateLoop
+from .observation import ObservationBuilder
+from .odometry import WheelOdometry
+from .stall_supervisor import StallSupervisorProcess
+from .streams import StreamSnapshot, make_ingest
+from .transport.base import Transport
+from .watchdog import Watchdog
+
+SUPERVISOR_LOST_S = 0.5  # the supervisor polls at >= 10 Hz; half a second of silence means it is gone
+
+
+def check_backend_matches(profile: Profile, backend: InferenceBackend, action_size_needed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the model's IO against the profile once, at load; return (input view, flat action view)."""
+    obs_name = profile.observation.input_name
+    if obs_name not in backend.inputs:
+        raise BackendError(f"observation.input_name={obs_name!r} is not a model input; the model has {sorted(backend.inputs)}")
+    if len(backend.inputs) != 1:
+        raise BackendError(f"the model has inputs {sorted(backend.inputs)}; this profile feeds only {obs_name!r}")
+    inp = backend.inputs[obs_name]
+    if inp.size != profile.observation_size():
+        raise BackendError(
+            f"model input {obs_name!r} has shape {inp.shape} ({inp.size} values) but observation.terms produce "
+            f"{profile.observation_size()} values; fix the terms or the model"
+        )
+    if inp.dtype != np.float32:
+        raise BackendError(f"model input {obs_name!r} is {inp.dtype}; the daemon feeds float32")
+    out_name = profile.engine.output_name
+    if out_name not in backend.outputs:
+        raise BackendError(f"engine.output_name={out_name!r} is not a model output; the model has {sorted(backend.outputs)}")
+    out = backend.outputs[out_name]
+    if out.size < action_size_needed:
+        raise BackendError(f"model output {out_name!r} has {out.size} values; action.channels use index {action_size_needed - 1}")
+    return inp.reshape(-1), out.reshape(-1)
+
+
+def _percentiles_ms(values_ns: np.ndarray) -> dict[str, float]:
+    if values_ns.size == 0:
+        return {"p50": float("nan"), "p99": float("nan"), "max": float("nan")}
+    p50, p99 = np.percentile(values_ns, [50, 99])
+    return {"p50": round(float(p50) / 1e6, 4), "p99": round(float(p99) / 1e6, 4), "max": round(float(values_ns.max()) / 1e6, 4)}
+
+
+class Daemon:
+    """One robot profile running: subscribed streams, the control loop, the watchdog and the stall supervisor.
+
+    The loop runs on the thread that calls :meth:`run` (the main thread under
+    the CLI, so SIGINT/SIGTERM land there); transport callbacks run on the
+    transport's threads and only ever write into the stream rings.
+    """
+
+    def __init__(self, profile: Profile, transport: Transport, backend: InferenceBackend, *,
+                 fault_injection: bool = False, status_period_s: float = 1.0, log: TextIO | None = None) -> None:
+        self.profile = profile
+        self.transport = transport
+        self.backend = backend
+        self.log = sys.stderr if log is None else log
+        self.status_period_s = status_period_s
+        self.stop_requested = threading.Event()
+
+        self.ingests = {name: make_ingest(name, cfg) for name, cfg in profile.streams.items()}
+        self.snapshots = {name: StreamSnapshot(ing) for name, ing in self.ingests.items()}
+        self.odometry = WheelOdometry(profile.odometry.wheel_radius_m) if profile.odometry else None
+        self.observation = ObservationBuilder(profile, self.snapshots, self.odometry)
+        self.mapper = TwistActionMapper(profile.action)
+        self.model_input, self.action = check_backend_matches(profile, backend, self.mapper.action_size_needed)
+        self.zero = np.zeros(6)
+        self.loop = FixedRateLoop(profile.loop.rate_hz)
+        self.watchdog = Watchdog(profile.streams, profile.watchdog.recovery_ticks, log=self.log)
+        self.injector = FaultInjector(transport) if fault_injection else None
+
+        # Streams whose freshest receipt time defines the command's latency: the ones the observation reads.
+        fed: list[str] = []
+        for t in profile.observation.terms:
+            if isinstance(t, (JointTerm, ImuTerm)) and t.stream not in fed:
+                fed.append(t.stream)
+            if isinstance(t, GoalTerm) and profile.odometry is not None:
+                for s in (profile.odometry.joint_stream, profile.odometry.imu_stream):
+                    if s not in fed:
+                        fed.append(s)
+        self._latency_snaps = [self.snapshots[s] for s in fed]
+        hist = self.loop.history
+        self.latency_ns = np.zeros(hist, np.int64)
+        self.inference_ns = np.zeros(hist, np.int64)
+        self.zero_commands = 0
+        self.policy_commands = 0
+        self.inference_errors = 0
+        self.last_inference_error = ""
+        self._started_ns = 0
+        self._stopped_ns = 0
+        self.publisher = transport.twist_publisher(profile.action.topic)
+        for name, ingest in self.ingests.items():
+            transport.subscribe(profile.streams[name].topic, profile.streams[name].type, ingest.on_message)
+        self.heartbeat: hb.Heartbeat | None = None
+        self.supervisor: StallSupervisorProcess | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def request_stop(self, *_: Any) -> None:
+        self.stop_requested.set()
+
+    def start_supervisor(self, timeout_s: float = 15.0) -> None:
+        self.heartbeat = hb.Heartbeat.create()
+        self.supervisor = StallSupervisorProcess(
+            self.heartbeat, self.profile.transport, self.profile.action.topic, self.profile.watchdog.stall_timeout_s,
+            self.profile.watchdog.supervisor_poll_hz, 1.0 / self.profile.loop.rate_hz)
+        if not self.supervisor.wait_ready(timeout_s):
+            self.supervisor.stop()
+            raise RuntimeError("the stall supervisor process did not start; refusing to drive without it")
+
+    def run(self, duration_s: float | None = None, install_signal_handlers: bool = True) -> dict[str, Any]:
+        """Run until stopped (signal, :meth:`request_stop`, or ``duration_s``); return the summary."""
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        if self.supervisor is None:
+            self.start_supervisor()
+        assert self.heartbeat is not None
+        beat = self.heartbeat.array
+        status = threading.Thread(target=self._status_reporter, name="edgepilot-status", daemon=True)
+        self._started_ns = time.monotonic_ns()
+        self.watchdog.t0_ns = self._started_ns
+        end_ns = self._started_ns + int(duration_s * 1e9) if duration_s else None
+        status.start()
+        beat[hb.STATE] = hb.STATE_RUNNING
+        try:
+            self._loop(beat, end_ns)
+        finally:
+            self._shutdown(beat)
+        return self.summary()
+
+    def _loop(self, beat: np.ndarray, end_ns: int | None) -> None:
+        loop = self.loop
+        wd = self.watchdog
+        snaps = list(self.snapshots.values())
+        stream_ids = [wd.stream_fault_ids[s.name] for s in snaps]
+        required = [self.profile.streams[s.name].required for s in snaps]
+        max_age = [self.profile.streams[s.name].max_age_s for s in snaps]
+        n_snaps = len(snaps)
+        grace_ns = int(self.profile.watchdog.startup_grace_s * 1e9)
+        stall_ns = int(self.profile.watchdog.stall_timeout_s * 1e9)
+        id_stall = wd.global_ids["loop_stall"]
+        id_obs = wd.global_ids["nonfinite_observation"]
+        id_act = wd.global_ids["nonfinite_action"]
+        id_inf = wd.global_ids["inference_error"]
+        id_sup = wd.global_ids["supervisor_lost"]
+        odo = self.odometry
+        odo_cfg = self.profile.odometry
+        if odo is not None and odo_cfg is not None:
+            js = self.snapshots[odo_cfg.joint_stream]
+            imu = self.snapshots[odo_cfg.imu_stream]
+            jnames = self.profile.streams[odo_cfg.joint_stream].joints
+            li, ri = jnames.index(odo_cfg.left_joint), jnames.index(odo_cfg.right_joint)
+            jpos = js.sample[0]
+            isamp = imu.sample
+        build = self.observation.build
+        model_input = self.model_input
+        backend_run = self.backend.run
+        action = self.action
+        mapper_map = self.mapper.map
+        publish = self.publisher.publish
+        zero = self.zero
+        injector = self.injector
+        lat_snaps = self._latency_snaps
+        history = loop.history
+        latency_ns = self.latency_ns
+        inference_ns = self.inference_ns
+        clock = time.monotonic_ns
+        stop = self.stop_requested
+        start = self._started_ns
+
+        while not stop.is_set():
+            now = loop.wait_next()
+            beat[hb.LOOP_TICK_NS] = now
+            tick = loop.ticks
+            slot = tick % history
+            wd.begin_tick()
+            in_grace = now - start < grace_ns
+            hold = False
+            inputs_ok = True
+            for k in range(n_snaps):
+                s = snaps[k]
+                s.refresh(now)
+                ids = stream_ids[k]
+                if s.stamp_ns < 0:
+                    if in_grace:
+                        hold = True
+                    elif required[k]:
+                        wd.raise_fault(ids[0], "no message received since start")
+                    inputs_ok = inputs_ok and not required[k]
+                elif s.age_s > max_age[k]:
+                    if required[k]:
+                        wd.raise_fault(ids[1])
+                        inputs_ok = False
+                elif not s.finite:
+                    wd.raise_fault(ids[2])
+                    inputs_ok = False
+            if tick > 0 and loop.last_gap_ns > stall_ns:
+                wd.raise_fault(id_stall, f"{loop.last_gap_ns / 1e6:.1f} ms between ticks")
+            if now - beat[hb.SUPERVISOR_POLL_NS] > SUPERVISOR_LOST_S * 1e9:
+                wd.raise_fault(id_sup)
+            if odo is not None and js.stamp_ns >= 0 and imu.stamp_ns >= 0 and js.finite and imu.finite:
+                # Integrated even while faulted: encoders are absolute, so distance stays right across a fault.
+                odo.update(jpos[li], jpos[ri], isamp[2], loop.last_gap_ns * 1e-9 if tick > 0 else 0.0)
+            command = zero
+            if inputs_ok:
+                obs = build()
+                np.copyto(model_input, obs)
+                d = float(np.dot(model_input, model_input))
+                if not (d == d and d != float("inf")):
+                    wd.raise_fault(id_obs)
+                else:
+                    t_inf = clock()
+                    try:
+                        if injector is not None:
+                            injector.before_inference()
+                        backend_run()
+                    except Exception as err:  # noqa: BLE001 - any engine failure is a fault, not a crash
+                        self.inference_errors += 1
+                        self.last_inference_error = f"{type(err).__name__}: {err}"
+                        wd.raise_fault(id_inf, self.last_inference_error)
+                    else:
+                        inference_ns[slot] = clock() - t_inf
+                        if injector is not None:
+                            injector.after_inference(action)
+                        command = mapper_map(action)
+                        c = float(np.dot(command, command))
+                        if not (c == c and c != float("inf")):
+                            wd.raise_fault(id_act)
+                            command = zero
+            if wd.end_tick(now, tick, hold):
+                publish(command)
+                self.policy_commands += 1
+            else:
+                publish(zero)
+                self.zero_commands += 1
+            newest = -1
+            for s in lat_snaps:
+                if s.stamp_ns > newest:
+                    newest = s.stamp_ns
+            latency_ns[slot] = clock() - newest if newest >= 0 else 0
+            loop.end_tick()
+            if end_ns is not None and now >= end_ns:
+                break
+
+    def _shutdown(self, beat: np.ndarray) -> None:
+        # Zero first, everything else after: on a robot the stop command matters more than a tidy exit.
+        for _ in range(3):
+            self.publisher.publish(self.zero)
+            self.zero_commands += 1
+            time.sleep(0.005)
+        self._stopped_ns = time.monotonic_ns()
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        print("edgepilot: stopped; published zero velocity", file=self.log, flush=True)
+
+    def close(self) -> None:
+        self.transport.close()
+        self.backend.close()
+        if self.heartbeat is not None:
+            self.heartbeat.unlink()
+
+    # ------------------------------------------------------------------ reporting
+
+    def _status_reporter(self) -> None:
+        while not self.stop_requested.wait(self.status_period_s):
+            print("edgepilot: " + self.status_line(), file=self.log, flush=True)
+
+    def status_line(self) -> str:
+        loop = self.loop
+        n = min(loop.ticks, loop.history)
+        recent = max(0, n - int(self.profile.loop.rate_hz))
+        lat = self.latency_ns[recent:n]
+        lat_ms = float(np.median(lat)) / 1e6 if lat.size else float("nan")
+        faults = self.watchdog.active_names()
+        return (f"t={(time.monotonic_ns() - self._started_ns) / 1e9:6.1f}s ticks={loop.ticks} "
+                f"rate={loop.measured_rate_hz():.2f}Hz latency_p50={lat_ms:.2f}ms misses={loop.deadline_misses} "
+                f"zero_cmds={self.zero_commands} faults={','.join(faults) if faults else 'none'}")
+
+    def summary(self) -> dict[str, Any]:
+        loop = self.loop
+        n = min(loop.ticks, loop.history)
+        lat = self.latency_ns[:n][self.latency_ns[:n] > 0]
+        sup_zeros = int(self.heartbeat.array[hb.SUPERVISOR_ZEROS]) if self.heartbeat is not None else 0
+        sup_stalls = int(self.heartbeat.array[hb.SUPERVISOR_STALLS]) if self.heartbeat is not None else 0
+        return {
+            "profile": self.profile.name,
+            "ticks": loop.ticks,
+            "duration_s": round((self._stopped_ns - self._started_ns) / 1e9, 3) if self._stopped_ns else None,
+            "loop_rate_target_hz": self.profile.loop.rate_hz,
+            "loop_rate_hz": round(loop.measured_rate_hz(), 3),
+            "deadline_misses": loop.deadline_misses,
+            "skipped_deadlines": int(loop.skipped_deadlines),
+            "tick_lateness_ms": _percentiles_ms(loop.lateness_ns[:n]),
+            "tick_duration_ms": _percentiles_ms(loop.duration_ns[:n]),
+            "latency_ms": _percentiles_ms(lat),
+            "inference_ms": _percentiles_ms(self.inference_ns[:n][self.inference_ns[:n] > 0]),
+            "faults": self.watchdog.fault_names_seen(),
+            "fault_events": [e.as_dict() for e in self.watchdog.events],
+            "zero_commands": self.zero_commands + sup_zeros,
+            "loop_zero_commands": self.zero_commands,
+            "supervisor_zero_commands": sup_zeros,
+            "supervisor_stall_episodes": sup_stalls,
+            "policy_commands": self.policy_commands,
+            "inference_errors": self.inference_errors,
+            "streams": {name: {"received": ing.received, "dropped": ing.dropped, "last_error": ing.last_error}
+                        for name, ing in self.ingests.items()},
+            "odometry": None if self.odometry is None else
+            {"x_m": round(self.odometry.x, 4), "y_m": round(self.odometry.y, 4), "yaw_rad": round(self.odometry.yaw, 4)},
+        }

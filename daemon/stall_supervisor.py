@@ -1,0 +1,158 @@
+"""The stall supervisor: a separate process that zeroes the command when the loop stops ticking.
+
+A thread inside the daemon cannot be trusted with this: a loop stuck in C
+code that holds the GIL, a SIGSTOP'd process, or a process that was killed
+stalls every thread in it. So the supervisor is its own process with its own
+DDS participant and its own writer on the command topic. It watches the
+loop's heartbeat (a memory-mapped int64 array, see :mod:`.heartbeat`) at
+``poll_hz`` and, when the latest tick is older than ``stall_timeout_s``,
+publishes zero velocity at the loop rate until ticks resume. When the daemon
+process disappears (killed), it publishes zero a few times and exits.
+Once ticks resume, the loop itself holds zero for ``recovery_ticks`` (it sees
+the gap in its own tick times), so the two never fight over the topic.
+
+Run as ``python -m edgepilot.daemon.stall_supervisor ARGS`` by
+:class:`StallSupervisorProcess`; not meant to be started by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import heartbeat as hb
+from .config import TransportConfig
+
+
+class StallSupervisorProcess:
+    """Starts and stops the supervisor child for a daemon (daemon side)."""
+
+    def __init__(self, heartbeat: hb.Heartbeat, transport: TransportConfig, topic: str, stall_timeout_s: float,
+                 poll_hz: float, zero_period_s: float) -> None:
+        self.heartbeat = heartbeat
+        heartbeat.array[hb.DAEMON_PID] = os.getpid()
+        cmd = [
+            sys.executable, "-m", "edgepilot.daemon.stall_supervisor",
+            "--heartbeat", str(heartbeat.path),
+            "--domain-id", str(transport.domain_id),
+            "--topic", topic,
+            "--stall-timeout", repr(stall_timeout_s),
+            "--poll-hz", repr(poll_hz),
+            "--zero-period", repr(zero_period_s),
+            "--daemon-pid", str(os.getpid()),
+        ]
+        # start_new_session: a Ctrl-C or SIGSTOP aimed at the daemon's process
+        # group must not reach the process that is supposed to catch it.
+        self.process = subprocess.Popen(cmd, start_new_session=True)
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.heartbeat.array[hb.SUPERVISOR_READY] == 1:
+                return True
+            if self.process.poll() is not None:
+                return False
+            time.sleep(0.01)
+        return False
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        self.heartbeat.array[hb.STATE] = hb.STATE_STOPPING
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); its parent's parent is what tells us it
+    # died: when the daemon exits, this process is reparented.
+    return True
+
+
+def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s: float, poll_hz: float,
+              zero_period_s: float, daemon_pid: int) -> int:
+    from .transport.factory import make_transport
+
+    beat = hb.Heartbeat(heartbeat_path, create=False)
+    a = beat.array
+    transport = make_transport(TransportConfig(kind="dds", domain_id=domain_id))
+    publisher = transport.twist_publisher(topic)
+    zero = np.zeros(6)
+    stop = False
+
+    def on_term(_sig: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    poll_s = 1.0 / poll_hz
+    timeout_ns = int(stall_timeout_s * 1e9)
+    zero_period_ns = int(zero_period_s * 1e9)
+    stalled = False
+    next_zero = 0
+    a[hb.SUPERVISOR_READY] = 1
+    try:
+        while not stop:
+            now = time.monotonic_ns()
+            a[hb.SUPERVISOR_POLL_NS] = now
+            state = a[hb.STATE]
+            if state == hb.STATE_STOPPING:
+                break
+            if os.getppid() != daemon_pid or not _alive(daemon_pid):
+                # The daemon is gone (killed, crashed): nothing else will stop the robot.
+                for _ in range(3):
+                    publisher.publish(zero)
+                    a[hb.SUPERVISOR_ZEROS] += 1
+                    time.sleep(zero_period_s)
+                print(f"edgepilot supervisor: daemon pid {daemon_pid} is gone; published zero velocity", file=sys.stderr, flush=True)
+                return 0
+            if state == hb.STATE_RUNNING and now - a[hb.LOOP_TICK_NS] > timeout_ns:
+                if not stalled:
+                    stalled = True
+                    a[hb.SUPERVISOR_STALLS] += 1
+                    next_zero = now
+                    print(f"edgepilot supervisor: loop stalled ({(now - a[hb.LOOP_TICK_NS]) / 1e6:.1f} ms since last tick)"
+                          " -> zero velocity", file=sys.stderr, flush=True)
+                if now >= next_zero:
+                    publisher.publish(zero)
+                    a[hb.SUPERVISOR_ZEROS] += 1
+                    next_zero += zero_period_ns
+            else:
+                stalled = False
+            time.sleep(poll_s)
+    finally:
+        transport.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--heartbeat", type=Path, required=True)
+    p.add_argument("--domain-id", type=int, required=True)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--stall-timeout", type=float, required=True)
+    p.add_argument("--poll-hz", type=float, required=True)
+    p.add_argument("--zero-period", type=float, required=True)
+    p.add_argument("--daemon-pid", type=int, required=True)
+    a = p.parse_args(argv)
+    return supervise(a.heartbeat, a.domain_id, a.topic, a.stall_timeout, a.poll_hz, a.zero_period, a.daemon_pid)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The ``edgepilot`` command: ``run`` the daemon, or run the ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def loopback_dds_config() -> Path:
+    from edgepilot.daemon import transport
+
+    return Path(transport.__file__).resolve().parent / "cyclonedds_loopback.xml"
+
+
+def use_loopback_dds(config: Path | None = None) -> None:
+    """Point Cyclone DDS at the loopback configuration (must run before cyclonedds is first imported)."""
+    os.environ["CYCLONEDDS_URI"] = (config or loopback_dds_config()).resolve().as_uri()
+
+
+def _write_json_atomic(path: Path, data: object) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edgepilot.daemon.config import ProfileError, load_profile
+    from edgepilot.engines.backend import BackendError
+
+    if args.loopback:
+        use_loopback_dds()
+    try:
+        profile = load_profile(args.config)
+        if args.domain_id is not None:
+            profile = profile.model_copy(update={"transport": profile.transport.model_copy(update={"domain_id": args.domain_id})})
+    except ProfileError as err:
+        print(f"edgepilot: {err}", file=sys.stderr)
+        return 2
+
+    from edgepilot.daemon.runtime import Daemon
+    from edgepilot.daemon.transport.factory import make_transport
+    from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
+
+    if "CYCLONEDDS_URI" not in os.environ:
+        print("edgepilot: CYCLONEDDS_URI is not set: Cyclone DDS defaults apply (multicast on the first network interface)",
+              file=sys.stderr)
+    try:
+        backend = OnnxRuntimeBackend(profile.model_path, profile.engine.intra_op_threads)
+    except BackendError as err:
+        print(f"edgepilot: {err}", file=sys.stderr)
+        return 2
+    transport = make_transport(profile.transport)
+    try:
+        daemon = Daemon(profile, transport, backend, fault_injection=args.enable_fault_injection)
+    except BackendError as err:
+        transport.close()
+        print(f"edgepilot: model does not fit profile {args.config}: {err}", file=sys.stderr)
+        return 2
+    print(f"edgepilot: running profile {profile.name!r} at {profile.loop.rate_hz:g} Hz on DDS domain "
+          f"{profile.transport.domain_id}, model {profile.model_path.name}", file=sys.stderr, flush=True)
+    try:
+        summary = daemon.run(duration_s=args.duration)
+    finally:
+        daemon.close()
+    if args.summary_json:
+        _write_json_atomic(Path(args.summary_json), summary)
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edgepilot.demo import run_demo
+
+    return run_demo(duration_s=args.duration, as_json=args.json, domain_id=args.domain_id)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edgepilot", description="Run simulation-trained policies on robots, safely.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run the daemon with a robot profile")
+    r.add_argument("--config", required=True, type=Path, help="robot profile (YAML)")
+    r.add_argument("--domain-id", type=int, default=None, help="override the profile's DDS domain (ROS_DOMAIN_ID)")
+    r.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run until SIGTERM)")
+    r.add_argument("--summary-json", type=Path, default=None, help="write the run summary here at exit")
+    r.add_argument("--loopback", action="store_true", help="use the shipped loopback-only Cyclone DDS configuration")
+    r.add_argument("--enable-fault-injection", action="store_true",
+                   help="TEST RIGS ONLY: accept injected internal faults on /edgepilot/fault_injection")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="drive the simulated robot to its goal (no robot, GPU or ROS needed)")
+    d.add_argument("--duration", type=float, default=30.0, help="longest run, s")
+    d.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+    d.add_argument("--domain-id", type=int, default=None, help="DDS domain (default: a random one in 100-199)")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
