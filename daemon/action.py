@@ -17,13 +17,14 @@ class TwistActionMapper:
     same preallocated ``command`` array every tick.
     """
 
-    def __init__(self, config: ActionConfig) -> None:
+    def __init__(self, config: ActionConfig, action_dtype: np.dtype | type = np.float32) -> None:
         self.command = np.zeros(6, dtype=np.float64)
         self._src = np.array([c.index for c in config.channels], dtype=np.intp)
         self._dst = np.array([TWIST_FIELD_INDEX[c.field] for c in config.channels], dtype=np.intp)
-        self._scale = np.array([c.scale for c in config.channels], dtype=np.float64)
-        self._limit = np.array([c.limit for c in config.channels], dtype=np.float64)
-        self._work = np.zeros(len(config.channels), dtype=np.float64)
+        self._scale = np.array([c.scale for c in config.channels], dtype=action_dtype)
+        self._limit = np.array([c.limit for c in config.channels], dtype=action_dtype)
+        # np.take(out=) needs the model's own dtype; the command itself is float64 like the Twist fields.
+        self._work = np.zeros(len(config.channels), dtype=action_dtype)
         self._neg_limit = -self._limit
         self.action_size_needed = int(self._src.max()) + 1
 

@@ -39,26 +39,28 @@ class ObservationBuilder:
 
     def __init__(self, profile: Profile, snapshots: Mapping[str, StreamSnapshot], odometry: WheelOdometry | None) -> None:
         self.obs = np.zeros(profile.observation_size(), dtype=np.float32)
+        # Terms are computed in float64 and cast once: offsets and scales in float32 lose digits the policy may need.
+        self._work = np.zeros(profile.observation_size(), dtype=np.float64)
         self._odometry = odometry
         self._segments: list[_Segment] = []
         pos = 0
         for term in profile.observation.terms:
             if isinstance(term, JointTerm):
                 n = len(term.joints)
-                seg = _Segment(self.obs[pos : pos + n], term.kind, term.offset, term.scale, term.clip)
+                seg = _Segment(self._work[pos : pos + n], term.kind, term.offset, term.scale, term.clip)
                 stream_joints = profile.streams[term.stream].joints
                 row = 0 if term.kind == "joint_position" else 1
                 seg.source = snapshots[term.stream].sample[row]
                 seg.index = np.array([stream_joints.index(j) for j in term.joints], dtype=np.intp)
             elif isinstance(term, ImuTerm):
                 n = len(term.axes)
-                seg = _Segment(self.obs[pos : pos + n], term.kind, term.offset, term.scale, term.clip)
+                seg = _Segment(self._work[pos : pos + n], term.kind, term.offset, term.scale, term.clip)
                 block = IMU_ANGULAR_VELOCITY if term.kind == "imu_angular_velocity" else IMU_LINEAR_ACCELERATION
                 seg.source = snapshots[term.stream].sample[block]
                 seg.index = np.array([IMU_AXIS_INDEX[a] for a in term.axes], dtype=np.intp)
             elif isinstance(term, GoalTerm):
                 n = 2
-                seg = _Segment(self.obs[pos : pos + n], term.kind, term.offset, term.scale, term.clip)
+                seg = _Segment(self._work[pos : pos + n], term.kind, term.offset, term.scale, term.clip)
                 seg.goal_x, seg.goal_y = term.goal_xy
             else:  # pragma: no cover - the profile's discriminated union admits nothing else
                 raise TypeError(f"unknown observation term {term!r}")
@@ -81,4 +83,5 @@ class ObservationBuilder:
             if seg.scale != 1.0:
                 out *= seg.scale
             np.clip(out, seg.lo, seg.hi, out=out)
+        np.copyto(self.obs, self._work)
         return self.obs

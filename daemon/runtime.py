@@ -79,7 +79,8 @@ class Daemon:
         self.snapshots = {name: StreamSnapshot(ing) for name, ing in self.ingests.items()}
         self.odometry = WheelOdometry(profile.odometry.wheel_radius_m) if profile.odometry else None
         self.observation = ObservationBuilder(profile, self.snapshots, self.odometry)
-        self.mapper = TwistActionMapper(profile.action)
+        out = backend.outputs.get(profile.engine.output_name)
+        self.mapper = TwistActionMapper(profile.action, out.dtype if out is not None else np.float32)
         self.model_input, self.action = check_backend_matches(profile, backend, self.mapper.action_size_needed)
         self.zero = np.zeros(6)
         self.loop = FixedRateLoop(profile.loop.rate_hz)

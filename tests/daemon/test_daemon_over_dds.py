@@ -1,0 +1,270 @@
+"""The daemon as a real process, over real Cyclone DDS on loopback, with faults injected for real.
+
+The test process plays the robot (MuJoCo physics publishing JointState, Imu
+and Image at their real rates, see hil/robot_node.py) and records every
+/cmd_vel it receives. The goal is set 50 m away so the trained policy keeps
+commanding non-zero velocity: any exactly-zero Twist is the watchdog's.
+
+Each fault class must produce a zero command within 2 control ticks of the
+moment it becomes detectable (for a stale stream: once its age passes
+max_age_s), publish nothing non-zero while it lasts, and let commands resume
+after recovery.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+import yaml
+
+from edgepilot.daemon.config import default_profile_path
+from edgepilot.daemon.fault_injection import FAULT_INJECTION_TOPIC
+
+pytestmark = pytest.mark.integration
+
+RATE_HZ = 50.0
+PERIOD = 1.0 / RATE_HZ
+TWO_TICKS = 2 * PERIOD
+
+
+def write_profile(tmp_path: Path, **watchdog: float) -> Path:
+    d = yaml.safe_load(default_profile_path().read_text())
+    d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
+    for term in d["observation"]["terms"]:
+        if term["kind"] == "goal_relative":
+            term["goal_xy"] = [50.0, 0.0]
+    d["watchdog"].update(watchdog)
+    p = tmp_path / "profile.yaml"
+    p.write_text(yaml.safe_dump(d))
+    return p
+
+
+class Rig:
+    """The simulated robot in a thread of the test process, plus a fault-injection publisher."""
+
+    def __init__(self, domain: int) -> None:
+        from edgepilot.daemon.transport import ros_msgs
+        from edgepilot.daemon.transport.dds import DdsTransport
+        from edgepilot.hil.robot_node import RobotNode, SensorFaults
+        from edgepilot.hil.sim_robot import DiffDriveSim, SimParams
+
+        self.msgs = ros_msgs
+        self.transport = DdsTransport(domain)
+        self.faults = SensorFaults()
+        self.node = RobotNode(self.transport, DiffDriveSim(SimParams(), np.random.default_rng(1)), (50.0, 0.0),
+                              faults=self.faults, verbose=False)
+        self.inject_pub = self.transport.publisher(FAULT_INJECTION_TOPIC, "std_msgs/msg/String", reliable=True)
+        self.thread = threading.Thread(target=self.node.run, kwargs={"duration_s": 600, "stop_at_goal_hold_s": None}, daemon=True)
+        self.thread.start()
+
+    def inject(self, text: str) -> float:
+        t = time.monotonic()
+        self.inject_pub.publish(self.msgs.String(data=text))
+        return t
+
+    def commands_since(self, t0: float) -> list[tuple[float, float, float]]:
+        return self.node.commands.since(t0)
+
+    def wait_for(self, predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.005)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def wait_driving(self, since: float, timeout: float = 10.0) -> float:
+        """Wait until the daemon publishes a non-zero command after ``since``; return its receipt time."""
+        found: list[float] = []
+
+        def moving() -> bool:
+            for t, v, w in self.commands_since(since):
+                if v != 0.0 or w != 0.0:
+                    found.append(t)
+                    return True
+            return False
+
+        self.wait_for(moving, timeout, "non-zero commands")
+        return found[0]
+
+    def close(self) -> None:
+        self.node.stop_event.set()
+        self.thread.join(timeout=5)
+        self.transport.close()
+
+
+def start_daemon(profile: Path, domain: int, summary: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgepilot", "run", "--config", str(profile), "--domain-id", str(domain),
+         "--enable-fault-injection", "--summary-json", str(summary)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def stop_daemon(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return proc.returncode, out
+
+
+def first_zero_after(cmds: list[tuple[float, float, float]]) -> float | None:
+    for t, v, w in cmds:
+        if v == 0.0 and w == 0.0:
+            return t
+    return None
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Rig, subprocess.Popen[str], Path]]:
+    tmp = tmp_path_factory.mktemp("dds")
+    domain = int(os.environ.get("EDGEPILOT_TEST_DOMAIN", np.random.default_rng().integers(100, 200)))
+    rig = Rig(domain)
+    summary = tmp / "summary.json"
+    proc = start_daemon(write_profile(tmp, recovery_ticks=5), domain, summary)
+    try:
+        rig.wait_driving(0.0, timeout=20.0)
+        yield rig, proc, summary
+    finally:
+        rc, out = stop_daemon(proc)
+        rig.close()
+        print(out)
+
+
+def check_fault(rig: Rig, t_fault: float, allowed_s: float, hold_s: float = 0.3) -> dict[str, float]:
+    """Zero within ``allowed_s`` of ``t_fault``, and nothing but zero from then for ``hold_s``."""
+    rig.wait_for(lambda: first_zero_after(rig.commands_since(t_fault)) is not None, 2.0, "a zero command")
+    t_zero = first_zero_after(rig.commands_since(t_fault))
+    assert t_zero is not None
+    delay = t_zero - t_fault
+    time.sleep(hold_s)
+    after = rig.commands_since(t_zero)
+    nonzero = [(t, v, w) for t, v, w in after if v != 0.0 or w != 0.0]
+    assert delay <= allowed_s, f"first zero {delay * 1e3:.1f} ms after the fault; allowed {allowed_s * 1e3:.0f} ms"
+    assert not nonzero, f"non-zero commands while faulted: {nonzero[:3]}"
+    return {"delay_s": delay, "zeros": len(after)}
+
+
+def recover(rig: Rig, t_clear: float) -> float:
+    t_move = rig.wait_driving(t_clear, timeout=5.0)
+    return t_move - t_clear
+
+
+def test_stale_stream(running: tuple[Rig, subprocess.Popen[str], Path]) -> None:
+    rig, _, _ = running
+    t = time.monotonic()
+    rig.faults.stopped.add("imu")
+    r = check_fault(rig, t, allowed_s=0.05 + TWO_TICKS)  # max_age_s of /imu/data, then 2 ticks
+    rig.faults.stopped.discard("imu")
+    back = recover(rig, time.monotonic())
+    assert back >= 5 * PERIOD * 0.8  # recovery_ticks healthy ticks before motion resumes
+    print(f"stale imu: zero after {r['delay_s'] * 1e3:.1f} ms, resumed {back * 1e3:.0f} ms after the stream returned")
+
+
+def test_nan_in_sensor(running: tuple[Rig, subprocess.Popen[str], Path]) -> None:
+    rig, _, _ = running
+    t = time.monotonic()
+    rig.faults.nan.add("joint_states")
+    r = check_fault(rig, t, allowed_s=TWO_TICKS + 1.0 / 200)  # + one sensor period for the first NaN message
+    rig.faults.nan.discard("joint_states")
+    recover(rig, time.monotonic())
+    print(f"NaN joint velocity: zero after {r['delay_s'] * 1e3:.1f} ms")
+
+
+@pytest.mark.parametrize("fault", ["inference_error", "nan_action"])
+def test_engine_faults(running: tuple[Rig, subprocess.Popen[str], Path], fault: str) -> None:
+    rig, _, _ = running
+    t = rig.inject(f"{fault} on")
+    r = check_fault(rig, t, allowed_s=TWO_TICKS)
+    rig.inject(f"{fault} off")
+    recover(rig, time.monotonic())
+    print(f"{fault}: zero after {r['delay_s'] * 1e3:.1f} ms")
+
+
+def test_loop_stall_in_process(running: tuple[Rig, subprocess.Popen[str], Path]) -> None:
+    """The loop thread stops ticking (process alive): the supervisor process publishes zero.
+
+    The stall starts at a tick boundary some time after the injection arrives, so the delay is measured from the
+    first tick that did not come: one period after the last command the loop published.
+    """
+    rig, _, _ = running
+    t = rig.inject("stall 0.5")
+    rig.wait_for(lambda: first_zero_after(rig.commands_since(t)) is not None, 2.0, "a zero command")
+    t_zero = first_zero_after(rig.commands_since(t))
+    assert t_zero is not None
+    last_policy = max(ts for ts, v, w in rig.commands_since(t - 0.1) if ts < t_zero)
+    missed_tick = last_policy + PERIOD
+    delay = t_zero - missed_tick
+    time.sleep(0.3)
+    nonzero = [(ts, v, w) for ts, v, w in rig.commands_since(t_zero) if v != 0.0 or w != 0.0]
+    assert delay <= TWO_TICKS, f"first zero {delay * 1e3:.1f} ms after the missed tick"
+    assert not nonzero
+    recover(rig, time.monotonic())
+    print(f"loop stall: zero {delay * 1e3:.1f} ms after the first missed tick")
+
+
+def test_loop_stall_sigstop(running: tuple[Rig, subprocess.Popen[str], Path]) -> None:
+    """The whole daemon process is frozen (SIGSTOP): only the supervisor process can stop the robot."""
+    rig, proc, _ = running
+    t = time.monotonic()
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        r = check_fault(rig, t, allowed_s=TWO_TICKS, hold_s=0.4)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    t_cont = time.monotonic()
+    back = recover(rig, t_cont)
+    assert back >= 4 * PERIOD  # the loop saw its own stall and held zero for recovery_ticks
+    print(f"SIGSTOP: zero after {r['delay_s'] * 1e3:.1f} ms, resumed {back * 1e3:.0f} ms after SIGCONT")
+
+
+def test_sigterm_publishes_zero_and_reports(running: tuple[Rig, subprocess.Popen[str], Path]) -> None:
+    rig, proc, summary_path = running
+    rig.wait_driving(time.monotonic())
+    t = time.monotonic()
+    rc, out = stop_daemon(proc)
+    assert rc == 0, out
+    cmds = rig.commands_since(t)
+    assert cmds and cmds[-1][1] == 0.0 and cmds[-1][2] == 0.0, "last command before exit must be zero"
+    summary = json.loads(summary_path.read_text())
+    seen = set(summary["faults"])
+    for expected in ["stale:imu", "nonfinite:joint_states", "inference_error", "nonfinite_action", "loop_stall"]:
+        assert expected in seen, (expected, seen)
+    assert summary["supervisor_stall_episodes"] >= 2
+    assert summary["supervisor_zero_commands"] >= 2
+
+
+def test_missing_stream_at_start(tmp_path: Path) -> None:
+    domain = int(np.random.default_rng().integers(100, 200))
+    rig = Rig(domain)
+    rig.faults.stopped.add("camera")
+    summary = tmp_path / "summary.json"
+    proc = start_daemon(write_profile(tmp_path, startup_grace_s=0.5), domain, summary)
+    try:
+        rig.wait_for(lambda: len(rig.commands_since(0.0)) > 0, 20.0, "first command")
+        t_first = rig.commands_since(0.0)[0][0]
+        time.sleep(1.5)
+        cmds = rig.commands_since(0.0)
+        assert all(v == 0.0 and w == 0.0 for _, v, w in cmds), "moved with a required stream missing"
+        assert len(cmds) >= 1.0 * RATE_HZ, "zero commands must be published while holding, not silence"
+        assert cmds[0][0] - t_first < TWO_TICKS
+    finally:
+        rc, out = stop_daemon(proc)
+        rig.close()
+    assert rc == 0, out
+    data = json.loads(summary.read_text())
+    assert "missing:camera" in data["faults"]
+    assert data["policy_commands"] == 0
