@@ -228,10 +228,10 @@ class Daemon:
                 if not (d == d and d != float("inf")):
                     wd.raise_fault(id_obs)
                 else:
-                    t_inf = clock()
                     try:
                         if injector is not None:
                             injector.before_inference()
+                        t_inf = clock()
                         backend_run()
                     except Exception as err:  # noqa: BLE001 - any engine failure is a fault, not a crash
                         self.inference_errors += 1
@@ -246,6 +246,9 @@ class Daemon:
                         if not (c == c and c != float("inf")):
                             wd.raise_fault(id_act)
                             command = zero
+            if clock() - now > stall_ns:
+                # Frozen or stalled inside this very tick (SIGSTOP, a slow engine): its command is stale by now.
+                wd.raise_fault(id_stall, "tick overran the stall timeout")
             if wd.end_tick(now, tick, hold):
                 publish(command)
                 self.policy_commands += 1

@@ -167,6 +167,9 @@ class RobotNode:
                 print(f"t={now - t0:5.1f}s pose=({x:+.2f}, {y:+.2f}, {math.degrees(yaw):+.0f}deg) "
                       f"distance_to_goal={dist:.2f}m cmd=(vx {vx:+.2f} m/s, wz {wz:+.2f} rad/s)", flush=True)
             loop.end_tick()
+        # GL contexts belong to the thread that made them: release the camera renderer here, not in a finaliser
+        # on whatever thread the garbage collector happens to run.
+        self.sim.close()
         x, y, yaw = self.sim.pose()
         final = self.distance_to_goal()
         reached = at_goal_since is not None and final <= self.tolerance
