@@ -252,14 +252,15 @@ class Daemon:
             if wd.end_tick(now, tick, hold):
                 publish(command)
                 self.policy_commands += 1
+                newest = -1
+                for s in lat_snaps:
+                    if s.stamp_ns > newest:
+                        newest = s.stamp_ns
+                latency_ns[slot] = clock() - newest
             else:
                 publish(zero)
                 self.zero_commands += 1
-            newest = -1
-            for s in lat_snaps:
-                if s.stamp_ns > newest:
-                    newest = s.stamp_ns
-            latency_ns[slot] = clock() - newest if newest >= 0 else 0
+                latency_ns[slot] = 0  # only a policy command has a sensor-to-command latency
             loop.end_tick()
             if end_ns is not None and now >= end_ns:
                 break

@@ -73,10 +73,15 @@ def run_demo(duration_s: float = 30.0, as_json: bool = False, domain_id: int | N
         [sys.executable, "-m", "edgepilot", "run", "--config", str(profile_path), "--domain-id", str(domain),
          "--summary-json", str(daemon_json)], "[daemon]", sink)
     rig_rc: int | None = None
+    daemon_rc: int | None = None
     try:
-        rig_rc = rig.wait(timeout=duration_s + 60)
-    except subprocess.TimeoutExpired:
-        rig.kill()
+        # The robot keeps publishing after it reports the goal held, so the daemon is stopped first, on
+        # healthy streams, exactly as an operator would stop it; then the robot.
+        deadline = time.monotonic() + duration_s + 30  # + start-up of both processes
+        while time.monotonic() < deadline and rig.poll() is None and daemon.poll() is None:
+            if any(line.startswith("GOAL HELD") for line in rig_lines[-5:]):
+                break
+            time.sleep(0.05)
     finally:
         if daemon.poll() is None:
             daemon.send_signal(signal.SIGTERM)
@@ -86,8 +91,12 @@ def run_demo(duration_s: float = 30.0, as_json: bool = False, domain_id: int | N
             daemon.kill()
             daemon_rc = daemon.wait()
         if rig.poll() is None:
+            rig.send_signal(signal.SIGTERM)
+        try:
+            rig_rc = rig.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             rig.kill()
-            rig.wait()
+            rig_rc = rig.wait()
         rig_t.join(timeout=2)
         daemon_t.join(timeout=2)
 

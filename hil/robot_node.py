@@ -78,6 +78,7 @@ class RobotNode:
         transport.subscribe("/cmd_vel", "geometry_msgs/msg/Twist", self._on_cmd)
         self.published = {"joint_states": 0, "imu": 0, "camera": 0}
         self.stop_event = threading.Event()
+        self.goal_held = threading.Event()
 
     def _on_cmd(self, msg: Any) -> None:
         t = time.monotonic()
@@ -124,8 +125,13 @@ class RobotNode:
                                          encoding="rgb8", is_bigendian=0, step=w * 3, data=img.tobytes()))
             self.published["camera"] += 1
 
-    def run(self, duration_s: float, stop_at_goal_hold_s: float | None = 1.0) -> dict[str, Any]:
-        """Run in real time until ``duration_s`` or the goal held for ``stop_at_goal_hold_s``; return the result."""
+    def run(self, duration_s: float, goal_hold_s: float = 1.0, exit_at_goal: bool = False) -> dict[str, Any]:
+        """Run in real time until ``duration_s`` or :attr:`stop_event`; return the result.
+
+        Once the robot has stayed within the goal tolerance for ``goal_hold_s`` the node prints ``GOAL HELD`` and
+        sets :attr:`goal_held`; it keeps publishing (so the daemon sees healthy streams until it is stopped)
+        unless ``exit_at_goal``.
+        """
         loop = FixedRateLoop(self.sensor_hz)
         dt = 1.0 / self.sensor_hz
         t0 = time.monotonic()
@@ -157,8 +163,11 @@ class RobotNode:
                 at_goal_since = at_goal_since if at_goal_since is not None else now
                 if reached_at is None:
                     reached_at = now
-                if stop_at_goal_hold_s is not None and now - at_goal_since >= stop_at_goal_hold_s:
-                    break
+                if not self.goal_held.is_set() and now - at_goal_since >= goal_hold_s:
+                    self.goal_held.set()
+                    print(f"GOAL HELD for {goal_hold_s:.1f} s at distance {dist:.3f} m", flush=True)
+                    if exit_at_goal:
+                        break
             else:
                 at_goal_since = None
             if self.verbose and now >= next_report:
@@ -172,7 +181,7 @@ class RobotNode:
         self.sim.close()
         x, y, yaw = self.sim.pose()
         final = self.distance_to_goal()
-        reached = at_goal_since is not None and final <= self.tolerance
+        reached = self.goal_held.is_set() and final <= self.tolerance
         return {
             "goal_reached": bool(reached),
             "goal_xy": list(self.goal),

@@ -64,7 +64,7 @@ class Rig:
         self.node = RobotNode(self.transport, DiffDriveSim(SimParams(), np.random.default_rng(1)), (50.0, 0.0),
                               faults=self.faults, verbose=False)
         self.inject_pub = self.transport.publisher(FAULT_INJECTION_TOPIC, "std_msgs/msg/String", reliable=True)
-        self.thread = threading.Thread(target=self.node.run, kwargs={"duration_s": 600, "stop_at_goal_hold_s": None}, daemon=True)
+        self.thread = threading.Thread(target=self.node.run, kwargs={"duration_s": 600}, daemon=True)
         self.thread.start()
 
     def inject(self, text: str) -> float:
