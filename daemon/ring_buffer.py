@@ -355,6 +355,8 @@ class RingBuffer:
 
     def latest_stamp(self) -> int:
         """Stamp of the newest sample, or -1; no payload copy."""
+        # The seqlock loop is repeated inline in each reader rather than shared through a helper: these run on
+        # the control loop's tick, where a Python call per read is measurable overhead.
         head = self._head
         seq = self._seq
         cap = self.capacity

@@ -44,6 +44,17 @@ def _start(cmd: list[str], prefix: str, sink: IO[str]) -> tuple[subprocess.Popen
     return proc, keep, t
 
 
+def _terminate(proc: subprocess.Popen[str], timeout_s: float) -> int:
+    """SIGTERM (the daemon publishes zero and exits 0 on it), SIGKILL only if it does not exit in time."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
@@ -83,20 +94,8 @@ def run_demo(duration_s: float = 30.0, as_json: bool = False, domain_id: int | N
                 break
             time.sleep(0.05)
     finally:
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon_rc = daemon.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon_rc = daemon.wait()
-        if rig.poll() is None:
-            rig.send_signal(signal.SIGTERM)
-        try:
-            rig_rc = rig.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            rig.kill()
-            rig_rc = rig.wait()
+        daemon_rc = _terminate(daemon, timeout_s=15)
+        rig_rc = _terminate(rig, timeout_s=10)
         rig_t.join(timeout=2)
         daemon_t.join(timeout=2)
 
