@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[sim,test]'
+# Type stubs for the TensorRT code's mypy check; --no-deps because they depend on the tensorrt
+# package, which downloads TensorRT itself at install time (see tests/engines/tensorrt_stubs_for_mypy.py).
+	$(PY) -m pip install --quiet --no-deps tensorrt-stubs==10.13.0.35.1
 	touch $(STAMP)
 
 demo: $(STAMP)

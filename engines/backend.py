@@ -40,3 +40,7 @@ class InferenceBackend(Protocol):
 
     def close(self) -> None:
         """Release the session. Idempotent."""
+
+
+class EngineBuildError(BackendError):
+    """An engine could not be built from the model; the message says what the builder reported."""

@@ -1,0 +1,458 @@
+"""``edgepilot engine build|inspect|verify|list|prune``: models to verified engines, and the engine cache.
+
+Exit status: 0 success; 1 verification failed (the engine's outputs are off
+the reference model's beyond the precision's tolerance); 2 unusable input
+(model, shapes, calibration data, cache folder, missing TensorRT when
+``--backend tensorrt`` was asked for) with a message saying what to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _err(msg: str) -> int:
+    print(f"edgepilot engine: {msg}", file=sys.stderr, flush=True)
+    return EXIT_BAD_INPUT
+
+
+def _note(msg: str) -> None:
+    print(f"edgepilot engine: {msg}", file=sys.stderr, flush=True)
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    from .backend import BackendError
+    from .calibration_batches import CalibrationDataError
+    from .engine_cache import CacheError
+    from .model_check import ModelCheckError
+    from .shape_profile import ShapeProfileError
+    from .verify import VerificationInputError
+
+    return (BackendError, CalibrationDataError, CacheError, ModelCheckError, ShapeProfileError, VerificationInputError,
+            OSError)
+
+
+def _cache(args: argparse.Namespace) -> Any:
+    from .engine_cache import EngineCache, resolve_cache_dir
+
+    return EngineCache(resolve_cache_dir(args.cache_dir))
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, default=str), flush=True)
+
+
+# ----------------------------------------------------------------------------- build
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .engine_provisioning import BuildRequest, EngineVerificationError, provision_engine
+    from .shape_profile import parse_shape_specs
+
+    try:
+        request = BuildRequest(
+            model=Path(args.model), backend=args.backend, precision=args.precision,
+            shapes=parse_shape_specs(args.shape or []), calib_dir=Path(args.calib) if args.calib else None,
+            workspace_mb=args.workspace, dla_core=args.dla, optimization_level=args.optimization_level,
+            export_opset=args.opset, output_names=tuple(args.output_names.split(",")) if args.output_names else None,
+            force=args.force, verify_samples=args.samples, verify_seed=args.seed,
+            verify_inputs=Path(args.inputs) if args.inputs else None)
+        result = provision_engine(request, _cache(args), report=_note)
+    except EngineVerificationError as err:
+        print(str(err), file=sys.stderr, flush=True)
+        if args.json:
+            _print_json({"verified": False, "verification": err.report.to_dict()})
+        return EXIT_VERIFY_FAILED
+    except _input_errors() as err:
+        return _err(str(err))
+    meta = result.entry.metadata
+    assert meta is not None and result.entry.engine_path is not None
+    if args.json:
+        _print_json({"action": result.action, "engine": str(result.entry.engine_path), "metadata": str(result.entry.meta_path),
+                     "backend": meta.key.backend, "precision": meta.key.precision, "key_digest": meta.key_digest,
+                     "reasons": result.reasons, "notes": result.notes, "removed_stale": result.removed_stale,
+                     "verified": meta.verified, "verification": meta.verification,
+                     "build_seconds": meta.build_seconds})
+        return EXIT_OK
+    for n in result.notes:
+        _note(n)
+    what = "TensorRT engine" if meta.key.backend == "tensorrt" else "ONNX Runtime plan"
+    if result.action == "built":
+        print(f"built {what} ({meta.key.precision}) in {meta.build_seconds:.1f} s: {result.entry.engine_path}")
+    else:
+        print(f"cached {what} ({meta.key.precision}) is valid and verified: {result.entry.engine_path}")
+    if result.verification is not None:
+        print(result.verification.table())
+    for name in result.removed_stale:
+        print(f"removed stale entry {name}")
+    print(f"key {meta.key_digest[:16]}  ({meta.key.runtime_version} on {meta.key.device}, {meta.key.compute_capability})")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- engine lookup
+
+def _find_entry(cache: Any, target: str) -> Any:
+    """A cache entry from a sidecar path, an engine path, or a key digest prefix; None if ``target`` is a bare file."""
+    import re
+
+    from .engine_cache import EngineCache
+
+    p = Path(target)
+    if p.is_file():
+        if p.suffix == ".json":
+            return EngineCache(p.parent).check(EngineCache(p.parent).read(p))
+        name = p.name.removesuffix(".engine").removesuffix(".ort.onnx")
+        sidecar = p.with_name(name + ".json")
+        if sidecar.is_file() and sidecar != p:
+            c = EngineCache(p.parent)
+            return c.check(c.read(sidecar))
+        return None
+    if re.fullmatch(r"[0-9a-f]{8,64}", target):
+        entry = cache.find(target)
+        if entry is not None:
+            return entry
+    raise FileNotFoundError(f"{target}: no such file, and no cache entry in {cache.root} has that key digest")
+
+
+def _entry_summary(entry: Any, state: str = "", detail: str = "") -> dict[str, Any]:
+    m = entry.metadata
+    out: dict[str, Any] = {"metadata": str(entry.meta_path), "state": state, "detail": detail}
+    if m is None:
+        out["problem"] = entry.problem
+        return out
+    out.update({"engine": str(entry.engine_path), "engine_size": m.engine_size, "key_digest": m.key_digest,
+                "key": m.key.model_dump(mode="json"), "inputs": [t.model_dump(mode="json") for t in m.inputs],
+                "outputs": [t.model_dump(mode="json") for t in m.outputs], "source_model": m.source_model,
+                "reference_model": m.reference_model, "created_utc": m.created_utc, "verified": m.verified,
+                "verification": m.verification, "problem": entry.problem})
+    return out
+
+
+def _current_platforms() -> dict[str, Any]:
+    from .platform_detect import detect_platform, tensorrt_status
+
+    platforms: dict[str, Any] = {"onnxruntime": detect_platform("onnxruntime")}
+    ok, _ = tensorrt_status()
+    platforms["tensorrt"] = detect_platform("tensorrt") if ok else None
+    return platforms
+
+
+# ----------------------------------------------------------------------------- inspect
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .engine_cache import model_hasher
+
+    target = Path(args.target)
+    try:
+        cache = _cache(args)
+        if target.is_file() and target.suffix == ".onnx" and not target.name.endswith(".ort.onnx"):
+            return _inspect_model(args, target, cache)
+        from .torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript
+
+        if target.is_file() and (target.suffix in TORCHSCRIPT_SUFFIXES or is_torchscript(target)):
+            return _inspect_torchscript(args, target)
+        entry = _find_entry(cache, args.target)
+    except _input_errors() as err:
+        return _err(str(err))
+    if entry is None:
+        return _err(f"{target} has no metadata sidecar beside it: only engines from the edgepilot cache can be inspected "
+                    "(build one with 'edgepilot engine build MODEL')")
+    state, detail = ("corrupt", entry.problem) if not entry.intact else cache.staleness(entry, _current_platforms(), model_hasher())
+    summary = _entry_summary(entry, state, detail)
+    m = entry.metadata
+    if m is not None and entry.intact and m.key.backend == "tensorrt":
+        from .platform_detect import tensorrt_status
+
+        ok, why = tensorrt_status()
+        if ok:
+            from .tensorrt_builder import inspect_tensorrt_engine
+
+            summary["tensorrt"] = inspect_tensorrt_engine(entry.engine_path.read_bytes())
+        else:
+            summary["tensorrt"] = f"not inspected: {why}; showing the recorded metadata"
+    if args.json:
+        _print_json(summary)
+        return EXIT_OK
+    print(f"engine   {summary.get('engine', '-')}")
+    print(f"state    {state}{': ' + detail if detail else ''}")
+    if m is None:
+        return EXIT_OK
+    k = m.key
+    print(f"backend  {k.backend} {k.runtime_version}   precision {k.precision}")
+    print(f"device   {k.device} ({k.compute_capability}){'  DLA core ' + str(k.dla_core) if k.dla_core is not None else ''}")
+    for t in m.inputs:
+        print(f"input    {t.name} {t.dtype} {list(t.shape)}")
+    for t in m.outputs:
+        print(f"output   {t.name} {t.dtype} {list(t.shape)}")
+    for s in k.shapes:
+        print(f"shape    {s.name} min {list(s.min)} opt {list(s.opt)} max {list(s.max)}")
+    print(f"model    {m.source_model} ({k.source_format}, sha256 {k.model_sha256[:16]}...)")
+    print(f"builder  {k.builder.model_dump()}")
+    print(f"key      {m.key_digest}")
+    v = m.verification or {}
+    print(f"verified {m.verified}" + (f" (last run: {'passed' if v.get('passed') else 'FAILED'}, {v.get('samples')} samples)" if v else ""))
+    if isinstance(summary.get("tensorrt"), str):
+        print(f"note     {summary['tensorrt']}")
+    return EXIT_OK
+
+
+def _inspect_model(args: argparse.Namespace, path: Path, cache: Any) -> int:
+    from .model_check import check_onnx_model, declared_inputs
+    from .shape_profile import parse_shape_specs
+
+    shapes = parse_shape_specs(args.shape or [])
+    declared = declared_inputs(path)
+    checked = check_onnx_model(path, shapes)
+    built = [e for e in cache.entries(check=False) if e.metadata is not None
+             and Path(e.metadata.source_model) == path.resolve()]
+    info = {"model": str(path), "opset": checked.opset, "ir_version": checked.ir_version, "producer": checked.producer,
+            "inputs": [{"name": t.name, "dtype": t.dtype.name, "declared": list(t.dims),
+                        "shape": {"min": list(checked.shapes[t.name].min), "opt": list(checked.shapes[t.name].opt),
+                                  "max": list(checked.shapes[t.name].max)}} for t in declared],
+            "outputs": [{"name": t.name, "dtype": t.dtype.name, "declared": list(t.dims),
+                         "shape": list(checked.output_shapes.get(t.name, ()))} for t in checked.outputs],
+            "warnings": list(checked.warnings), "cached_engines": [str(e.meta_path) for e in built]}
+    if args.json:
+        _print_json(info)
+        return EXIT_OK
+    print(f"model    {path}  (ONNX opset {checked.opset}, IR {checked.ir_version}, producer {checked.producer or '-'})")
+    for t in declared:
+        s = checked.shapes[t.name]
+        print(f"input    {t.describe()}  ->  {list(s.opt)}" + ("" if s.is_fixed else f" (profile {list(s.min)}..{list(s.max)})"))
+    for t in checked.outputs:
+        print(f"output   {t.describe()}  ->  {list(checked.output_shapes.get(t.name, ()))}")
+    for w in checked.warnings:
+        print(f"warning  {w}")
+    print("checks   passed (opset, ONNX checker, shape inference, named IO, dynamic dims resolved)")
+    for e in built:
+        print(f"cached   {e.meta_path.name} ({e.metadata.key.backend}, {e.metadata.key.precision})")
+    return EXIT_OK
+
+
+def _inspect_torchscript(args: argparse.Namespace, path: Path) -> int:
+    from .torchscript_export import forward_argument_names, import_torch
+
+    import warnings
+
+    torch = import_torch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated; reading archives still works
+        module = torch.jit.load(str(path), map_location="cpu")
+    names = forward_argument_names(module)
+    info = {"model": str(path), "format": "torchscript", "forward_arguments": names,
+            "note": "TorchScript keeps no shapes: build with --shape NAME:DIMS for each argument"}
+    if args.json:
+        _print_json(info)
+    else:
+        print(f"model    {path}  (TorchScript)")
+        print(f"inputs   {', '.join(names)}  (shapes unknown until given: --shape NAME:DIMS)")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- verify
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .cache_key import sha256_files
+    from .engine_provisioning import open_engine
+    from .model_check import model_files
+    from .onnxruntime_backend import OnnxRuntimeBackend
+    from .verify import TOLERANCES, inputs_from_file, random_inputs, verify_backends
+
+    try:
+        cache = _cache(args)
+        entry = _find_entry(cache, args.engine)
+        engine_path = Path(args.engine)
+        if entry is not None:
+            if not entry.intact:
+                return _err(f"cached engine {entry.meta_path.name} is corrupt ({entry.problem}); rebuild it with "
+                            "'edgepilot engine build MODEL --force'")
+            precision = args.precision or entry.metadata.key.precision
+            candidate = open_engine(entry)
+        else:
+            precision = args.precision or "fp32"
+            if engine_path.suffix in (".engine", ".plan", ".trt"):
+                from .tensorrt_backend import TensorRTBackend
+
+                candidate = TensorRTBackend(engine_path)
+            else:
+                candidate = OnnxRuntimeBackend(engine_path)
+        try:
+            ins, _ = candidate.describe()
+            reference = OnnxRuntimeBackend(args.reference, input_shapes={s.name: s.shape for s in ins})
+            try:
+                if args.inputs:
+                    samples, source = inputs_from_file(args.inputs, ins), f"inputs from {Path(args.inputs).name}"
+                else:
+                    samples, source = random_inputs(ins, args.samples, args.seed), f"random, seed {args.seed}"
+                report = verify_backends(candidate, reference, samples, precision, source)
+            finally:
+                reference.close()
+        finally:
+            candidate.close()
+    except ValueError as err:
+        return _err(str(err))
+    except _input_errors() as err:
+        return _err(str(err))
+
+    recorded = ""
+    if entry is not None and entry.metadata is not None:
+        m = entry.metadata
+        ref = Path(args.reference).resolve()
+        is_reference = ref == Path(m.reference_model).resolve() or (
+            m.key.source_format == "onnx" and sha256_files(model_files(ref)) == m.key.model_sha256)
+        if is_reference and precision == m.key.precision:
+            try:
+                with cache.key_lock(m.key_digest):
+                    cache.mark_verified(entry, report.to_dict(), report.passed)
+                recorded = "recorded in " + entry.meta_path.name
+            except OSError as err:
+                recorded = f"not recorded ({err})"
+        else:
+            recorded = "not recorded: --reference is not the model this engine was built from" if not is_reference else \
+                f"not recorded: checked at {precision}, built for {m.key.precision}"
+    if args.json:
+        _print_json({**report.to_dict(), "tolerance": vars(TOLERANCES[precision]), "recorded": recorded})
+    else:
+        print(report.table())
+        if recorded:
+            print(recorded)
+    return EXIT_OK if report.passed else EXIT_VERIFY_FAILED
+
+
+# ----------------------------------------------------------------------------- list, prune
+
+def _classified(cache: Any) -> list[tuple[Any, str, str]]:
+    from .engine_cache import model_hasher
+
+    platforms = _current_platforms()
+    hasher = model_hasher()
+    out = []
+    for e in cache.entries():
+        state, detail = cache.staleness(e, platforms, hasher)
+        out.append((e, state, detail))
+    return out
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    try:
+        cache = _cache(args)
+        rows = _classified(cache)
+        leftovers = cache.leftovers()
+    except _input_errors() as err:
+        return _err(str(err))
+    if args.json:
+        _print_json({"cache_dir": str(cache.root), "entries": [_entry_summary(e, s, d) for e, s, d in rows],
+                     "leftovers": [str(p) for p in leftovers]})
+        return EXIT_OK
+    print(f"engine cache {cache.root}: {len(rows)} entries")
+    for e, state, detail in rows:
+        m = e.metadata
+        if m is None:
+            print(f"  {state:<10} {e.meta_path.name}  {detail}")
+            continue
+        size_kb = m.engine_size / 1024
+        print(f"  {state:<10} {m.engine_file:<44} {m.key.backend:<11} {m.key.precision:<5} {size_kb:>8.1f} KiB  "
+              f"{Path(m.source_model).name}{'  (' + detail + ')' if detail else ''}")
+    for p in leftovers:
+        print(f"  leftover   {p.relative_to(cache.root)}  (interrupted write; 'prune' removes it)")
+    return EXIT_OK
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    try:
+        cache = _cache(args)
+        rows = _classified(cache)
+        leftovers = cache.leftovers()
+    except _input_errors() as err:
+        return _err(str(err))
+    doomed = [(e, s, d) for e, s, d in rows if args.all or s in ("corrupt", "stale", "orphaned")]
+    removed, busy = [], []
+    for e, state, detail in doomed:
+        if args.dry_run:
+            removed.append({"entry": e.meta_path.name, "state": state, "detail": detail})
+            continue
+        if cache.remove_under_lock(e) is None:
+            busy.append(e.meta_path.name)
+        else:
+            removed.append({"entry": e.meta_path.name, "state": state, "detail": detail})
+    for p in leftovers:
+        if not args.dry_run:
+            p.unlink(missing_ok=True)
+        removed.append({"entry": str(p.relative_to(cache.root)), "state": "leftover", "detail": "interrupted write"})
+    kept = len(rows) - len(doomed)
+    if args.json:
+        _print_json({"cache_dir": str(cache.root), "dry_run": args.dry_run, "removed": removed, "busy": busy, "kept": kept})
+        return EXIT_OK
+    verb = "would remove" if args.dry_run else "removed"
+    for r in removed:
+        print(f"{verb} {r['entry']} ({r['state']}{': ' + r['detail'] if r['detail'] else ''})")
+    for name in busy:
+        print(f"skipped {name}: a builder holds its lock")
+    print(f"{len(removed)} {verb}, {kept} kept")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- parser
+
+def add_engine_parser(sub: Any) -> None:
+    """Register ``engine`` and its subcommands on the top-level subparsers object."""
+    e = sub.add_parser("engine", help="build, inspect, verify and cache inference engines (TensorRT, or ONNX Runtime plans)")
+    esub = e.add_subparsers(dest="engine_command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--cache-dir", default=None,
+                       help="engine cache folder (default: $EDGEPILOT_CACHE_DIR, else /var/lib/edgepilot/engines)")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    b = esub.add_parser("build", help="build (or reuse) a verified engine for a model on this machine")
+    b.add_argument("model", help="ONNX model, or TorchScript archive (.pt; needs the 'torch' extra)")
+    b.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32")
+    b.add_argument("--calib", default=None, help="int8: folder of .npy/.npz calibration batches (real inputs)")
+    b.add_argument("--workspace", type=int, default=None, metavar="MB", help="TensorRT workspace limit, MiB")
+    b.add_argument("--dla", type=int, default=None, metavar="N", help="TensorRT: build for DLA core N (GPU fallback on)")
+    b.add_argument("--backend", choices=["auto", "tensorrt", "onnxruntime"], default="auto",
+                   help="auto: TensorRT where it is installed and a GPU is present, else the ONNX Runtime plan")
+    b.add_argument("--shape", action="append", metavar="NAME:DIMS",
+                   help="input shape, e.g. obs:1x5, or min,opt,max obs:1x5,4x5,8x5 (repeat per input)")
+    b.add_argument("--opset", type=int, default=17, help="TorchScript export opset (default 17)")
+    b.add_argument("--output-names", default=None, help="TorchScript export: comma-separated output names")
+    b.add_argument("--optimization-level", type=int, default=3, choices=range(0, 6), help="TensorRT builder level 0-5")
+    b.add_argument("--force", action="store_true", help="rebuild even if a valid engine is cached")
+    b.add_argument("--samples", type=int, default=32, help="verification: random input samples (default 32)")
+    b.add_argument("--inputs", default=None, help="verification: .npz of real inputs instead of random samples")
+    b.add_argument("--seed", type=int, default=0, help="verification: random seed")
+    common(b)
+    b.set_defaults(func=cmd_build)
+
+    i = esub.add_parser("inspect", help="inputs, outputs, shapes, dtypes, precision and key of an engine or model")
+    i.add_argument("target", help="cached engine (file, sidecar .json or key digest prefix), ONNX or TorchScript model")
+    i.add_argument("--shape", action="append", metavar="NAME:DIMS", help="models: shapes for dynamic inputs")
+    common(i)
+    i.set_defaults(func=cmd_inspect)
+
+    v = esub.add_parser("verify", help="compare an engine with its reference ONNX model; exit 1 on failure")
+    v.add_argument("engine", help="cached engine (file, sidecar .json or key digest prefix) or a bare engine/plan file")
+    v.add_argument("--reference", required=True, help="the ONNX model the engine was built from")
+    g = v.add_mutually_exclusive_group()
+    g.add_argument("--samples", type=int, default=32, help="random input samples (default 32)")
+    g.add_argument("--inputs", default=None, help=".npz of inputs keyed by input name (one sample, or N stacked)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--precision", choices=["fp32", "fp16", "int8"], default=None,
+                   help="tolerance to apply (default: the engine's precision)")
+    common(v)
+    v.set_defaults(func=cmd_verify)
+
+    ls = esub.add_parser("list", help="cached engines and their state (valid, unverified, stale, corrupt, orphaned)")
+    common(ls)
+    ls.set_defaults(func=cmd_list)
+
+    pr = esub.add_parser("prune", help="remove stale, corrupt and orphaned entries and interrupted writes")
+    pr.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    pr.add_argument("--all", action="store_true", help="remove every entry")
+    common(pr)
+    pr.set_defaults(func=cmd_prune)
