@@ -9,16 +9,39 @@ names of the ROS 2 message (``msg.header.stamp.sec``, ``msg.name``,
 
 Threading contract: callbacks run on the transport's own threads, never on the
 control loop's thread; ``TwistPublisher.publish`` may be called from the loop
-and must not block on the network.
+and must not block on the network. The one exception is replay, which has no
+threads of its own: it delivers the bag's messages from inside its simulated
+clock's ``sleep``, on the loop's thread, which is what makes a replay
+deterministic (:mod:`.replay`).
+
+Outputs are built once, in :mod:`.outputs`, from each transport's own message
+classes (``message_classes()``) and raw ``publisher``: Twist/TwistStamped
+commands, joint targets as JointState or Float64MultiArray, and
+DiagnosticArray.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Protocol, Sequence
 
 import numpy as np
 
 MessageCallback = Callable[[Any], None]
+
+# diagnostic_msgs/DiagnosticStatus levels
+DIAG_OK, DIAG_WARN, DIAG_ERROR, DIAG_STALE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class DiagnosticStatusData:
+    """One diagnostic_msgs/DiagnosticStatus, transport-neutral. ``values``: (key, value) string pairs."""
+
+    level: int
+    name: str
+    message: str
+    hardware_id: str
+    values: tuple[tuple[str, str], ...] = ()
 
 
 class TwistPublisher(Protocol):
@@ -26,12 +49,61 @@ class TwistPublisher(Protocol):
         """Publish geometry_msgs/Twist from ``command`` = [vx, vy, vz, wx, wy, wz] (m/s, rad/s, body frame)."""
 
 
-class Transport(Protocol):
-    def subscribe(self, topic: str, msg_type: str, callback: MessageCallback) -> None:
-        """Call ``callback(msg)`` for each message received on ``topic`` (ROS name, e.g. /imu/data)."""
+class MessagePublisher(Protocol):
+    def publish(self, msg: Any) -> None:
+        """Publish one message object of the transport's own classes (see ``Transport.message_classes``)."""
 
-    def twist_publisher(self, topic: str) -> TwistPublisher:
-        """A publisher of geometry_msgs/Twist on ``topic`` with reliable QoS."""
+
+class JointTargetPublisher(Protocol):
+    def publish(self, targets: np.ndarray) -> None:
+        """Publish joint targets (rad, or rad/s for velocity controllers), one per joint, in the publisher's joint order."""
+
+
+class DiagnosticsPublisher(Protocol):
+    def publish(self, stamp_ns: int, statuses: Sequence[DiagnosticStatusData]) -> None:
+        """Publish one diagnostic_msgs/DiagnosticArray stamped ``stamp_ns`` (ROS time, ns)."""
+
+
+class LoopClock(Protocol):
+    """A clock that paces the control loop and stamps receipts instead of the monotonic clock.
+
+    Given by transports whose time is not the host's: replay (the bag's time)
+    and rclpy with ``use_sim_time`` (``/clock``). ``simulated`` is True when
+    time only moves through ``sleep`` (replay), so nothing may spin on it.
+    """
+
+    simulated: bool
+
+    def now_ns(self) -> int: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+JointTargetMessage = Literal["joint_state", "float64_multi_array"]
+
+
+class Transport(Protocol):
+    @property
+    def loop_clock(self) -> LoopClock | None:
+        """None: the loop runs on the host's monotonic clock."""
+
+    def subscribe(self, topic: str, msg_type: str, callback: MessageCallback, *, reliable: bool | None = None) -> None:
+        """Call ``callback(msg)`` for each message received on ``topic`` (ROS name, e.g. /imu/data).
+
+        ``reliable``: None picks sensor-data QoS for ``sensor_msgs/*`` and reliable otherwise.
+        """
+
+    def twist_publisher(self, topic: str, *, stamped: bool = False, frame_id: str = "base_link") -> TwistPublisher:
+        """A publisher of geometry_msgs/Twist (or TwistStamped) on ``topic`` with reliable QoS."""
+
+    def publisher(self, topic: str, msg_type: str, reliable: bool = True) -> MessagePublisher:
+        """A publisher of ``msg_type`` messages built from ``message_classes``."""
+
+    def message_classes(self) -> Any:
+        """The message classes this transport publishes (a :class:`~.outputs.MessageClasses`)."""
+
+    def ros_time_ns(self) -> int:
+        """ROS time for header stamps, ns: wall clock, or simulated time under replay / use_sim_time."""
 
     def close(self) -> None:
         """Stop callbacks and release the participant. Idempotent."""

@@ -46,7 +46,7 @@ from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
-from . import ros_msgs
+from . import outputs, ros_msgs
 from .base import MessageCallback
 
 try:  # the raw take: bytes + sample info, so one undecodable sample costs only itself
@@ -220,6 +220,8 @@ class _Subscription:
 class DdsTransport:
     """:class:`~.base.Transport` over Cyclone DDS, ROS 2 compatible (see the module docstring)."""
 
+    loop_clock = None  # the loop runs on the host's monotonic clock
+
     def __init__(self, domain_id: int) -> None:
         self.domain_id = domain_id
         self.callback_errors = 0
@@ -259,10 +261,19 @@ class DdsTransport:
         # Samples that arrived before sub.reader was set were not taken; take them now.
         sub.on_data_available(reader)
 
-    def twist_publisher(self, topic: str) -> DdsTwistPublisher:
-        """geometry_msgs/Twist on ``topic``: reliable, keep last 10 (ROS 2 default publisher QoS)."""
+    def twist_publisher(self, topic: str, *, stamped: bool = False, frame_id: str = "base_link") -> Any:
+        """geometry_msgs/Twist (or TwistStamped, stamped with wall-clock ROS time) on ``topic``: reliable, keep last 10."""
+        if stamped:
+            return outputs.twist_publisher(self, topic, stamped=True, frame_id=frame_id)
         writer = self._writer(topic, ros_msgs.Twist, reliable=True)
         return DdsTwistPublisher(self, writer, ros_msgs.Twist, topic)
+
+    def message_classes(self) -> outputs.MessageClasses:
+        return outputs.idl_message_classes()
+
+    def ros_time_ns(self) -> int:
+        """ROS time as a node without use_sim_time has it: the system (wall) clock."""
+        return time.time_ns()
 
     def publisher(self, topic: str, msg_type: str | type, reliable: bool = True) -> DdsPublisher:
         """A publisher of ``msg_type`` IDL messages; reliable + keep last 10, or best effort + keep last 5."""

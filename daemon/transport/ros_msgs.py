@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 from cyclonedds.idl import IdlStruct
 from cyclonedds.idl._machinery import PlainCdrV2SequenceOfPrimitiveMachine
-from cyclonedds.idl.types import array, float64, int32, sequence, uint8, uint32
+from cyclonedds.idl.types import array, byte, float64, int32, sequence, uint8, uint32
 
 __all__ = [
     "Time",
@@ -51,6 +51,13 @@ __all__ = [
     "JointState",
     "Imu",
     "Image",
+    "CompressedImage",
+    "MultiArrayDimension",
+    "MultiArrayLayout",
+    "Float64MultiArray",
+    "KeyValue",
+    "DiagnosticStatus",
+    "DiagnosticArray",
     "ROS_TYPES",
     "dds_topic_name",
     "resolve_type",
@@ -78,6 +85,26 @@ class Header(IdlStruct, typename="std_msgs::msg::dds_::Header_"):
 @dataclass
 class String(IdlStruct, typename="std_msgs::msg::dds_::String_"):
     data: str = ""
+
+
+@dataclass
+class MultiArrayDimension(IdlStruct, typename="std_msgs::msg::dds_::MultiArrayDimension_"):
+    label: str = ""
+    size: uint32 = 0
+    stride: uint32 = 0
+
+
+@dataclass
+class MultiArrayLayout(IdlStruct, typename="std_msgs::msg::dds_::MultiArrayLayout_"):
+    dim: sequence[MultiArrayDimension] = field(default_factory=list)
+    data_offset: uint32 = 0
+
+
+@dataclass
+class Float64MultiArray(IdlStruct, typename="std_msgs::msg::dds_::Float64MultiArray_"):
+    # What ros2_control's forward_command_controller subscribes to (joint targets, in its joint order).
+    layout: MultiArrayLayout = field(default_factory=MultiArrayLayout)
+    data: sequence[float64] = field(default_factory=list)
 
 
 # --- geometry_msgs -----------------------------------------------------------
@@ -149,6 +176,38 @@ class Image(IdlStruct, typename="sensor_msgs::msg::dds_::Image_"):
     # Declared as sequence<uint8> so the XTypes type information Cyclone
     # advertises is exactly ROS 2's; (de)serialised as bytes, see below.
     data: sequence[uint8] = b""
+
+
+@dataclass
+class CompressedImage(IdlStruct, typename="sensor_msgs::msg::dds_::CompressedImage_"):
+    header: Header = field(default_factory=Header)
+    format: str = ""  # "jpeg", "png", or image_transport's "rgb8; jpeg compressed bgr8"
+    data: sequence[uint8] = b""
+
+
+# --- diagnostic_msgs ---------------------------------------------------------
+
+
+@dataclass
+class KeyValue(IdlStruct, typename="diagnostic_msgs::msg::dds_::KeyValue_"):
+    key: str = ""
+    value: str = ""
+
+
+@dataclass
+class DiagnosticStatus(IdlStruct, typename="diagnostic_msgs::msg::dds_::DiagnosticStatus_"):
+    # ROS 2 ``byte`` is IDL ``octet``: an int 0-255 here (rclpy uses a 1-byte ``bytes``).
+    level: byte = 0
+    name: str = ""
+    message: str = ""
+    hardware_id: str = ""
+    values: sequence[KeyValue] = field(default_factory=list)
+
+
+@dataclass
+class DiagnosticArray(IdlStruct, typename="diagnostic_msgs::msg::dds_::DiagnosticArray_"):
+    header: Header = field(default_factory=Header)
+    status: sequence[DiagnosticStatus] = field(default_factory=list)
 
 
 # --- sequence machines -------------------------------------------------------
@@ -225,6 +284,8 @@ def _swap_machine(cls: type, member: str, machine_type: type, code: str) -> None
 
 
 _swap_machine(Image, "data", _OctetSequenceMachine, "B")
+_swap_machine(CompressedImage, "data", _OctetSequenceMachine, "B")
+_swap_machine(Float64MultiArray, "data", _Float64SequenceMachine, "d")
 for _member in ("position", "velocity", "effort"):
     _swap_machine(JointState, _member, _Float64SequenceMachine, "d")
 
@@ -242,6 +303,13 @@ ROS_TYPES: dict[str, type] = {
     "sensor_msgs/msg/JointState": JointState,
     "sensor_msgs/msg/Imu": Imu,
     "sensor_msgs/msg/Image": Image,
+    "sensor_msgs/msg/CompressedImage": CompressedImage,
+    "std_msgs/msg/MultiArrayDimension": MultiArrayDimension,
+    "std_msgs/msg/MultiArrayLayout": MultiArrayLayout,
+    "std_msgs/msg/Float64MultiArray": Float64MultiArray,
+    "diagnostic_msgs/msg/KeyValue": KeyValue,
+    "diagnostic_msgs/msg/DiagnosticStatus": DiagnosticStatus,
+    "diagnostic_msgs/msg/DiagnosticArray": DiagnosticArray,
 }
 
 
