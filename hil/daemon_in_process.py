@@ -1,0 +1,136 @@
+"""The daemon's per-tick pipeline and the simulated robot in one process, on a simulated clock.
+
+Used by the sim-to-real bench and its CI test to run many episodes fast,
+without DDS. Every component is the daemon's own, configured from the
+profile: :class:`~edgepilot.daemon.odometry.WheelOdometry`,
+:class:`~edgepilot.daemon.observation.ObservationBuilder`, the ONNX Runtime
+backend, :class:`~edgepilot.daemon.action.TwistActionMapper` and
+:class:`~edgepilot.calibration.loop_hooks.CalibrationHooks` (compensation
+and residual logging), called in the order the daemon's loop calls them:
+
+sensors into the snapshot samples -> ``begin_tick`` (sensor biases off) ->
+odometry -> observation -> inference -> action mapping -> ``compensate`` ->
+command to the robot -> ``record_policy`` -> physics for one period.
+
+What it leaves out is transport and timing (DDS, the watchdog, the stall
+supervisor, real-time pacing), which the DDS tests cover. The residual
+logger's records are drained on this thread every ``drain_every`` ticks
+instead of by its thread, so a seed reproduces a run exactly.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from edgepilot.daemon.action import TwistActionMapper
+from edgepilot.daemon.config import Profile
+from edgepilot.daemon.observation import ObservationBuilder
+from edgepilot.daemon.odometry import WheelOdometry
+from edgepilot.daemon.runtime import check_backend_matches
+from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
+
+from .sim_robot import DiffDriveSim, SimParams
+
+
+@dataclass
+class EpisodeResult:
+    """Ground truth from the simulator and the daemon's own view, at the end of one episode.
+
+    Distances in metres, in the world frame (start pose at the origin facing ``yaw0_rad``).
+    """
+
+    final_distance_m: float  # robot to goal, ground truth
+    min_distance_m: float
+    odometry_error_m: float  # the daemon's odometry position vs the true position
+    heading_error_rad: float  # odometry yaw vs true yaw
+    final_speed_mps: float
+    ticks: int
+    diagnostics: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def run_episode(profile: Profile, params: SimParams, *, seed: int, duration_s: float, yaw0_rad: float = 0.0,
+                drain_every: int = 25, log: io.TextIOBase | None = None) -> EpisodeResult:
+    """Drive the simulated robot to the profile's goal for ``duration_s`` with the daemon's components."""
+    from edgepilot.calibration.loop_hooks import CalibrationHooks
+
+    if profile.odometry is None:
+        raise ValueError("the in-process run needs a profile with odometry (the diffbot's)")
+    dt = 1.0 / profile.loop.rate_hz
+    snapshots: dict[str, Any] = {}
+    for name, cfg in profile.streams.items():
+        if cfg.type == "sensor_msgs/msg/JointState":
+            snapshots[name] = SimpleNamespace(sample=np.zeros((2, len(cfg.joints))))
+        elif cfg.type == "sensor_msgs/msg/Imu":
+            snapshots[name] = SimpleNamespace(sample=np.zeros(10))
+    odo_cfg = profile.odometry
+    js = snapshots[odo_cfg.joint_stream].sample
+    imu = snapshots[odo_cfg.imu_stream].sample
+    joints = profile.streams[odo_cfg.joint_stream].joints
+    li, ri = joints.index(odo_cfg.left_joint), joints.index(odo_cfg.right_joint)
+    goal = next(t.goal_xy for t in profile.observation.terms if t.kind == "goal_relative")
+
+    odometry = WheelOdometry(odo_cfg.wheel_radius_m)
+    builder = ObservationBuilder(profile, snapshots, odometry)
+    backend = OnnxRuntimeBackend(profile.model_path, profile.engine.intra_op_threads)
+    out = backend.outputs[profile.engine.output_name]
+    mapper = TwistActionMapper(profile.action, out.dtype)
+    model_input, action = check_backend_matches(profile, backend, mapper.action_size_needed)
+    hooks = CalibrationHooks(profile, snapshots, odometry, mapper.command, builder.obs, log=log or io.StringIO())
+
+    sim = DiffDriveSim(params, np.random.default_rng(seed), render_backend="raycast")
+    sim.reset(0.0, 0.0, yaw0_rad)
+    c, s = math.cos(yaw0_rad), math.sin(yaw0_rad)
+    gx, gy = c * goal[0] - s * goal[1], s * goal[0] + c * goal[1]
+    col = {n: i for i, n in enumerate(joints)}
+    n_ticks = int(round(duration_s / dt))
+    min_d = math.inf
+    try:
+        for k in range(n_ticks):
+            names, pos, vel = sim.joint_state()
+            for j, name in enumerate(names):
+                if name in col:
+                    js[0, col[name]] = pos[j]
+                    js[1, col[name]] = vel[j]
+            gyro, acc, quat = sim.imu()
+            imu[0:3] = gyro
+            imu[3:6] = acc
+            imu[6:10] = quat
+            hooks.begin_tick()
+            odometry.update(js[0, li], js[0, ri], imu[2], dt if k > 0 else 0.0)
+            np.copyto(model_input, builder.build())
+            backend.run()
+            command = hooks.compensate(mapper.map(action))
+            sim.set_wheel_targets_from_twist(float(command[0]), float(command[5]))
+            hooks.record_policy(int(round(k * dt * 1e9)), k, command)
+            sim.step(dt)
+            x, y, _ = sim.pose()
+            min_d = min(min_d, math.hypot(gx - x, gy - y))
+            if hooks.logger is not None and k % drain_every == drain_every - 1:
+                hooks.logger.drain()
+    finally:
+        hooks.stop()
+        backend.close()
+        sim.close()
+    x, y, yaw = sim.pose()
+    # The odometry frame is the start pose: express the true pose in it.
+    dx, dy = x, y
+    tx, ty = c * dx + s * dy, -s * dx + c * dy
+    v, _ = sim.body_velocity()
+    return EpisodeResult(
+        final_distance_m=math.hypot(gx - x, gy - y),
+        min_distance_m=min_d,
+        odometry_error_m=math.hypot(odometry.x - tx, odometry.y - ty),
+        heading_error_rad=abs(math.remainder(odometry.yaw - (yaw - yaw0_rad), math.tau)),
+        final_speed_mps=abs(v),
+        ticks=n_ticks,
+        diagnostics=hooks.diagnostics(),
+    )
