@@ -22,6 +22,8 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edgepilot.calibration.residuals_config import ResidualsConfig
+
 
 class ProfileError(ValueError):
     """A profile that cannot be used. The message names the field, the value and the fix."""
@@ -35,7 +37,23 @@ class _Strict(BaseModel):
 
 # --------------------------------------------------------------------------- streams
 
-StreamType = Literal["sensor_msgs/msg/JointState", "sensor_msgs/msg/Imu", "sensor_msgs/msg/Image"]
+StreamType = Literal["sensor_msgs/msg/JointState", "sensor_msgs/msg/Imu", "sensor_msgs/msg/Image",
+                     "sensor_msgs/msg/CompressedImage", "geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped"]
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+TWIST_INPUT_TYPES = ("geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped")
+# Encodings an image stream may declare (sensor_msgs/image_encodings names). The sample the loop sees:
+# rgb8/bgr8/rgba8 -> (h, w, 3) uint8 RGB; mono8 -> (h, w, 1) uint8; mono16/16UC1 -> (h, w, 1) uint16;
+# 32FC1 -> (h, w, 1) float32 (see daemon/image_conversion.py).
+ImageEncoding = Literal["rgb8", "bgr8", "rgba8", "mono8", "mono16", "16UC1", "32FC1"]
+# What a compressed (jpeg/png) stream can decode into: png carries 16 bit grey, neither carries floats.
+COMPRESSED_ENCODINGS = ("rgb8", "bgr8", "rgba8", "mono8", "mono16", "16UC1")
+# The fields ``value_range`` may limit, per stream type (where they sit in the sample: daemon/stream_integrity.py).
+VALUE_RANGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "sensor_msgs/msg/JointState": ("position", "velocity"),
+    "sensor_msgs/msg/Imu": ("angular_velocity", "linear_acceleration", "orientation"),
+    "geometry_msgs/msg/Twist": ("linear", "angular"),
+    "geometry_msgs/msg/TwistStamped": ("linear", "angular"),
+}
 
 
 class StreamConfig(_Strict):
@@ -55,7 +73,31 @@ class StreamConfig(_Strict):
     joints: tuple[str, ...] = Field(default=(), description="JointState only: joint names stored, in this order.")
     width: int = Field(default=0, ge=0, description="Image only: expected width, px.")
     height: int = Field(default=0, ge=0, description="Image only: expected height, px.")
-    encoding: Literal["rgb8", ""] = Field(default="", description="Image only: expected encoding.")
+    encoding: ImageEncoding | Literal[""] = Field(
+        default="", description="Image: the encoding messages must carry; CompressedImage: what the jpeg/png must decode to.")
+    qos: Literal["sensor_data", "reliable"] | None = Field(
+        default=None, description="Subscription QoS; default: sensor_data (best effort) for sensors, reliable for Twist inputs.")
+    # Integrity limits (daemon/stream_integrity.py): each off unless set, so a profile without them behaves as before.
+    value_range: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="Physical limits per field, {field: [low, high]} in the field's unit "
+        "(JointState: position rad, velocity rad/s; Imu: angular_velocity rad/s, linear_acceleration m/s^2, orientation; "
+        "Twist: linear m/s, angular rad/s). A sample outside them is a fault (out_of_range:<stream>). Default: none.")
+    max_identical_s: float | None = Field(
+        default=None, gt=0, le=60, description="Frozen stream: fault (frozen:<stream>) when messages keep arriving but "
+        "their values have been bit-identical for longer than this, s. At least max_age_s. Only for sensors whose noise "
+        "makes exact repeats impossible (IMUs, cameras), never for encoders that rest. Default: off.")
+    max_stamp_skew_s: float | None = Field(
+        default=None, gt=0, le=3600, description="Largest |receipt wall-clock time - header.stamp|, s. A message beyond it "
+        "is dropped and counted, and the stream faults (stamp:<stream>) until stamps have been good for max_age_s: stale "
+        "stamps and clock jumps. Sensor and daemon clocks must be synchronised (chrony/PTP). Default: off.")
+    reject_out_of_order: bool = Field(
+        default=False, description="Drop and count (duplicates, reordered) a message whose header stamp is not newer "
+        "than the last accepted one; no fault. Needs max_stamp_skew_s. Leave off for a topic several publishers share.")
+    max_rate_hz: float | None = Field(
+        default=None, gt=0, le=100_000, description="Fault (rate:<stream>) while new messages (duplicates and rejected "
+        "stamps not counted) arrive faster than this, Hz, over a sliding window of max(0.1 s, 5 periods of rate_hz): "
+        "a babbling driver, two publishers on one topic. "
+        "Above rate_hz (about twice it). Default: off.")
 
     @field_validator("topic")
     @classmethod
@@ -71,14 +113,40 @@ class StreamConfig(_Strict):
                 raise ValueError("a JointState stream needs 'joints': the joint names to keep, e.g. [left_wheel_joint, right_wheel_joint]")
             if len(set(self.joints)) != len(self.joints):
                 raise ValueError(f"'joints' lists a name twice: {list(self.joints)}")
-        if self.type == "sensor_msgs/msg/Image":
+        if self.type in IMAGE_TYPES:
             if self.width <= 0 or self.height <= 0 or not self.encoding:
-                raise ValueError("an Image stream needs 'width', 'height' (px, > 0) and 'encoding' (rgb8)")
+                raise ValueError(f"an {self.type.rsplit('/', 1)[1]} stream needs 'width', 'height' (px, > 0) and 'encoding' "
+                                 "(rgb8, bgr8, rgba8, mono8, mono16, 16UC1 or 32FC1)")
+            if self.type == "sensor_msgs/msg/CompressedImage" and self.encoding not in COMPRESSED_ENCODINGS:
+                raise ValueError(f"a CompressedImage stream cannot decode to {self.encoding!r} (jpeg and png carry no floats); "
+                                 f"use one of {list(COMPRESSED_ENCODINGS)}")
         if self.max_age_s * self.rate_hz < 1.0:
             raise ValueError(
                 f"max_age_s={self.max_age_s} is shorter than one period of rate_hz={self.rate_hz} "
                 f"({1.0 / self.rate_hz:.4f} s): every sample would already be stale; use at least {2.0 / self.rate_hz:.4f}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _integrity_limits(self) -> "StreamConfig":
+        fields = VALUE_RANGE_FIELDS.get(self.type, ())
+        for name, (lo, hi) in self.value_range.items():
+            if name not in fields:
+                allowed = f"one of {list(fields)}" if fields else "none: pixels need no range"
+                raise ValueError(f"value_range.{name}: {self.type} has no such field; allowed: {allowed}")
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ValueError(f"value_range.{name}={[lo, hi]} must be finite [low, high] with low < high")
+        if self.max_identical_s is not None and self.max_identical_s < self.max_age_s:
+            raise ValueError(f"max_identical_s={self.max_identical_s} is shorter than max_age_s={self.max_age_s}: a healthy "
+                             f"sample may be that old, so it would look frozen; use at least {self.max_age_s}")
+        if (self.max_stamp_skew_s or self.reject_out_of_order) and self.type in ("geometry_msgs/msg/Twist",):
+            raise ValueError(f"max_stamp_skew_s and reject_out_of_order read header stamps; {self.type} has no header")
+        if self.reject_out_of_order and not self.max_stamp_skew_s:
+            raise ValueError("reject_out_of_order needs max_stamp_skew_s: without it one message stamped in the future "
+                             "would make every later message look out of order; set max_stamp_skew_s (e.g. 0.1)")
+        if self.max_rate_hz is not None and self.max_rate_hz <= self.rate_hz:
+            raise ValueError(f"max_rate_hz={self.max_rate_hz} must be above rate_hz={self.rate_hz} or a healthy stream "
+                             f"is a burst; use about {2 * self.rate_hz:g}")
         return self
 
 
@@ -131,7 +199,19 @@ class GoalTerm(_TermBase):
     goal_xy: tuple[float, float] = Field(description="Goal in the odometry frame (the start pose), m.")
 
 
-ObservationTerm = Annotated[Union[JointTerm, ImuTerm, GoalTerm], Field(discriminator="kind")]
+class TwistCommandTerm(_TermBase):
+    """A commanded velocity from a Twist input stream (e.g. teleop or a planner on /cmd_vel_in), m/s and rad/s.
+
+    One value per listed field, in the order the policy expects.
+    """
+
+    kind: Literal["twist_command"]
+    stream: str = Field(description="Name of a geometry_msgs/Twist or TwistStamped stream in 'streams'.")
+    fields: tuple[Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z"], ...] = Field(
+        min_length=1, description="Twist fields, in policy order.")
+
+
+ObservationTerm = Annotated[Union[JointTerm, ImuTerm, GoalTerm, TwistCommandTerm], Field(discriminator="kind")]
 
 
 class ObservationConfig(_Strict):
@@ -153,10 +233,40 @@ class OdometryConfig(_Strict):
 # --------------------------------------------------------------------------- engine, action
 
 class EngineConfig(_Strict):
-    model: str = Field(description="Model path; relative paths are resolved against the profile's folder.")
-    backend: Literal["onnxruntime"] = Field(default="onnxruntime", description="Inference backend.")
+    """The policy model and how it runs.
+
+    ``backend``: ``onnxruntime`` runs the ONNX file directly (default);
+    ``tensorrt`` and ``auto`` run a cached, verified engine built on this
+    machine at start (``auto``: TensorRT where it is installed and a GPU is
+    present, else the ONNX Runtime plan), rebuilt when stale or corrupt (see
+    ``edgepilot engine``). ``precision``, ``cache_dir``, ``calibration_dir``
+    apply to those two only.
+    """
+
+    model: str = Field(description="Model path (ONNX or TorchScript for tensorrt/auto); relative paths are resolved "
+                                   "against the profile's folder.")
+    backend: Literal["onnxruntime", "tensorrt", "auto"] = Field(
+        default="onnxruntime", description="onnxruntime: the ONNX model as is; tensorrt: a cached verified TensorRT engine "
+        "(start fails without TensorRT); auto: TensorRT where available, else a cached verified ONNX Runtime plan.")
     output_name: str = Field(description="Model output holding the action.")
     intra_op_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime threads; 1 is lowest latency for small MLPs.")
+    precision: Literal["fp32", "fp16", "int8"] = Field(
+        default="fp32", description="Engine precision (tensorrt/auto); int8 needs calibration_dir. Default fp32.")
+    cache_dir: str | None = Field(
+        default=None, description="Engine cache folder (tensorrt/auto). Default: $EDGEPILOT_CACHE_DIR, else "
+        "/var/lib/edgepilot/engines (the service's systemd StateDirectory). Relative paths: against the profile's folder.")
+    calibration_dir: str | None = Field(
+        default=None, description="int8 only: folder of .npy/.npz calibration batches (real inputs). Relative paths: "
+        "against the profile's folder.")
+
+    @model_validator(mode="after")
+    def _engine_options_fit_backend(self) -> "EngineConfig":
+        if self.backend == "onnxruntime" and self.precision != "fp32":
+            raise ValueError(f"precision {self.precision} needs a built engine: set backend: auto (or tensorrt); "
+                             "backend onnxruntime runs the ONNX model as is, in fp32")
+        if self.precision == "int8" and not self.calibration_dir:
+            raise ValueError("precision int8 needs calibration_dir: a folder of .npy/.npz batches of real inputs")
+        return self
 
 
 TwistField = Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z"]
@@ -170,8 +280,10 @@ class TwistChannel(_Strict):
 
 
 class ActionConfig(_Strict):
-    output: Literal["twist"] = "twist"
+    output: Literal["twist", "twist_stamped"] = Field(
+        default="twist", description="geometry_msgs/Twist, or TwistStamped (header: the transport's clock, frame_id).")
     topic: str = "/cmd_vel"
+    frame_id: str = Field(default="base_link", description="twist_stamped only: header.frame_id of each command.")
     channels: tuple[TwistChannel, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -203,8 +315,27 @@ class WatchdogConfig(_Strict):
 
 
 class TransportConfig(_Strict):
-    kind: Literal["dds"] = "dds"
+    """How messages enter and commands leave (see daemon/transport/).
+
+    ``auto``: ``ros2`` when rclpy is importable (a ROS 2 install is sourced), else ``dds``. ``ros2``: an rclpy
+    lifecycle node. ``dds``: Cyclone DDS speaking the ROS 2 wire protocol without ROS. ``replay``: a rosbag2
+    recording (``bag``) played through the daemon on a simulated clock. ``record``: when set, everything received
+    and published is also written to this rosbag2 MCAP file.
+    """
+
+    kind: Literal["auto", "dds", "ros2", "replay"] = "auto"
     domain_id: int = Field(default=0, ge=0, le=232, description="DDS domain (ROS_DOMAIN_ID).")
+    node_name: str = Field(default="edgepilot", pattern=r"^[A-Za-z][A-Za-z0-9_]*$", description="ros2 only: node name.")
+    namespace: str = Field(default="", description="ros2 only: node namespace, e.g. /robot1.")
+    bag: str = Field(default="", description="replay only: rosbag2 recording (.mcap, .db3 or bag folder).")
+    replay_rate: float = Field(default=0.0, ge=0, le=1000, description="replay only: speed factor; 0 = as fast as possible.")
+    record: str = Field(default="", description="Record received and published messages to this .mcap file (empty: off).")
+
+    @model_validator(mode="after")
+    def _replay_needs_a_bag(self) -> "TransportConfig":
+        if self.kind == "replay" and not self.bag:
+            raise ValueError("transport.kind=replay needs 'bag': the rosbag2 recording to play (.mcap, .db3 or folder)")
+        return self
 
 
 class Profile(_Strict):
@@ -219,6 +350,10 @@ class Profile(_Strict):
     engine: EngineConfig
     action: ActionConfig
     watchdog: WatchdogConfig
+    # Sim-to-real calibration (edgepilot.calibration; checked against the streams by load_profile).
+    compensation: str | None = Field(default=None, description="Compensation file from `edgepilot calibrate fit`, "
+                                     "applied every tick and reloaded on SIGHUP; relative to the profile's folder.")
+    residuals: ResidualsConfig | None = Field(default=None, description="Residual logging to MCAP against a sim model.")
     base_dir: Path = Field(default=Path("."), exclude=True, description="Set by load_profile: the profile's folder.")
 
     @model_validator(mode="after")
@@ -239,6 +374,10 @@ class Profile(_Strict):
                     raise ValueError(f"{where}.stream={term.stream!r} must name an Imu stream; streams: {sorted(streams)}")
             elif isinstance(term, GoalTerm) and self.odometry is None:
                 raise ValueError(f"{where} (goal_relative) needs an 'odometry' section")
+            elif isinstance(term, TwistCommandTerm):
+                s = streams.get(term.stream)
+                if s is None or s.type not in TWIST_INPUT_TYPES:
+                    raise ValueError(f"{where}.stream={term.stream!r} must name a Twist or TwistStamped stream; streams: {sorted(streams)}")
         if self.odometry is not None:
             o = self.odometry
             js = streams.get(o.joint_stream)
@@ -250,7 +389,7 @@ class Profile(_Strict):
             imu = streams.get(o.imu_stream)
             if imu is None or imu.type != "sensor_msgs/msg/Imu":
                 raise ValueError(f"odometry.imu_stream={o.imu_stream!r} must name an Imu stream")
-        fed = {t.stream for t in self.observation.terms if isinstance(t, (JointTerm, ImuTerm))}
+        fed = {t.stream for t in self.observation.terms if isinstance(t, (JointTerm, ImuTerm, TwistCommandTerm))}
         if self.odometry is not None:
             fed |= {self.odometry.joint_stream, self.odometry.imu_stream}
         for name in sorted(fed):
@@ -277,6 +416,8 @@ class Profile(_Strict):
                 n += len(t.joints)
             elif isinstance(t, ImuTerm):
                 n += len(t.axes)
+            elif isinstance(t, TwistCommandTerm):
+                n += len(t.fields)
             else:
                 n += 2
         return n
@@ -319,6 +460,10 @@ def load_profile(path: str | Path) -> Profile:
     profile = parse_profile(data, base_dir=path.resolve().parent, source=str(path))
     if not profile.model_path.is_file():
         raise ProfileError(f"invalid robot profile {path}:\n  engine.model: file not found: {profile.model_path}")
+    if profile.compensation is not None or profile.residuals is not None:
+        from edgepilot.calibration.profile_checks import check_calibration_sections
+
+        check_calibration_sections(profile, str(path))  # raises ProfileError naming the field
     return profile
 
 

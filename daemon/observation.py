@@ -6,7 +6,8 @@ from typing import Mapping
 
 import numpy as np
 
-from .config import GoalTerm, ImuTerm, JointTerm, Profile
+from .action import TWIST_FIELD_INDEX
+from .config import GoalTerm, ImuTerm, JointTerm, Profile, TwistCommandTerm
 from .odometry import WheelOdometry
 from .streams import IMU_ANGULAR_VELOCITY, IMU_AXIS_INDEX, IMU_LINEAR_ACCELERATION, StreamSnapshot
 
@@ -58,6 +59,11 @@ class ObservationBuilder:
                 block = IMU_ANGULAR_VELOCITY if term.kind == "imu_angular_velocity" else IMU_LINEAR_ACCELERATION
                 seg.source = snapshots[term.stream].sample[block]
                 seg.index = np.array([IMU_AXIS_INDEX[a] for a in term.axes], dtype=np.intp)
+            elif isinstance(term, TwistCommandTerm):
+                n = len(term.fields)
+                seg = _Segment(self._work[pos : pos + n], term.kind, term.offset, term.scale, term.clip)
+                seg.source = snapshots[term.stream].sample  # [vx, vy, vz, wx, wy, wz], see streams.TwistIngest
+                seg.index = np.array([TWIST_FIELD_INDEX[f] for f in term.fields], dtype=np.intp)
             elif isinstance(term, GoalTerm):
                 n = 2
                 seg = _Segment(self._work[pos : pos + n], term.kind, term.offset, term.scale, term.clip)

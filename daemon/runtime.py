@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import signal
-import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -17,11 +18,16 @@ from .action import TwistActionMapper
 from .config import GoalTerm, ImuTerm, JointTerm, Profile
 from .fault_injection import FaultInjector
 from .fixed_rate_loop import FixedRateLoop
+from .journal_logging import ensure_logging, flush_logging, logger
 from .observation import ObservationBuilder
 from .odometry import WheelOdometry
+from .sd_notify import SdNotifier
 from .stall_supervisor import StallSupervisorProcess
+from .status_file import StatusWriter
+from .diagnostics import DIAGNOSTICS_TOPIC, DiagnosticsReporter
 from .streams import StreamSnapshot, make_ingest
 from .transport.base import Transport
+from .transport.outputs import command_publisher, diagnostics_publisher
 from .watchdog import Watchdog
 
 SUPERVISOR_LOST_S = 0.5  # the supervisor polls at >= 10 Hz; half a second of silence means it is gone
@@ -64,18 +70,43 @@ class Daemon:
     The loop runs on the thread that calls :meth:`run` (the main thread under
     the CLI, so SIGINT/SIGTERM land there); transport callbacks run on the
     transport's threads and only ever write into the stream rings.
+
+    Under systemd (``Type=notify``) the loop's thread sends ``READY=1`` on the
+    first tick with no fault and no start-up hold (every required stream
+    present, fresh and finite), and ``WATCHDOG=1`` every half ``WATCHDOG_USEC``
+    but only on ticks that came on time with the stall supervisor alive: a
+    loop that stops ticking stops pinging by construction, and systemd
+    restarts it. The status thread sends ``STATUS=`` and rewrites the status
+    file (``status_file``) once per ``status_period_s``; shutdown sends
+    ``STOPPING=1`` right after the zero command. Log lines go to ``log`` if
+    given (a text stream), else to the ``edgepilot`` logger (journald or stderr,
+    see :mod:`.journal_logging`).
     """
 
     def __init__(self, profile: Profile, transport: Transport, backend: InferenceBackend, *,
-                 fault_injection: bool = False, status_period_s: float = 1.0, log: TextIO | None = None) -> None:
+                 fault_injection: bool = False, status_period_s: float = 1.0, log: TextIO | None = None,
+                 notifier: SdNotifier | None = None, status_file: Path | None = None) -> None:
         self.profile = profile
         self.transport = transport
         self.backend = backend
-        self.log = sys.stderr if log is None else log
+        self.log = log
+        if log is None:
+            ensure_logging()
+        self.notifier = SdNotifier() if notifier is None else notifier
+        self.status_writer = StatusWriter(status_file) if status_file is not None else None
+        self.ready = False
+        self._status_thread: threading.Thread | None = None
         self.status_period_s = status_period_s
         self.stop_requested = threading.Event()
 
-        self.ingests = {name: make_ingest(name, cfg) for name, cfg in profile.streams.items()}
+        # Replay and use_sim_time bring their own clock: it paces the loop and stamps receipts (transport/base.py).
+        self.loop_clock = getattr(transport, "loop_clock", None)
+        self.clock_ns = time.monotonic_ns if self.loop_clock is None else self.loop_clock.now_ns
+        ingest_clock = None if self.loop_clock is None else self.clock_ns
+        self.ingests = {name: make_ingest(name, cfg, ingest_clock, profile) for name, cfg in profile.streams.items()}
+        for ing in self.ingests.values():
+            if ing.integrity is not None and hasattr(transport, "ros_time_ns"):
+                ing.integrity.wall_clock = transport.ros_time_ns  # header stamps vs ROS time (a replay: the bag's)
         self.snapshots = {name: StreamSnapshot(ing) for name, ing in self.ingests.items()}
         self.odometry = WheelOdometry(profile.odometry.wheel_radius_m) if profile.odometry else None
         self.observation = ObservationBuilder(profile, self.snapshots, self.odometry)
@@ -83,9 +114,18 @@ class Daemon:
         self.mapper = TwistActionMapper(profile.action, out.dtype if out is not None else np.float32)
         self.model_input, self.action = check_backend_matches(profile, backend, self.mapper.action_size_needed)
         self.zero = np.zeros(6)
-        self.loop = FixedRateLoop(profile.loop.rate_hz)
+        lc = self.loop_clock
+        self.loop = FixedRateLoop(profile.loop.rate_hz) if lc is None else FixedRateLoop(
+            profile.loop.rate_hz, spin_s=0.0 if lc.simulated else 0.0002, clock=lc.now_ns, sleep=lc.sleep)
         self.watchdog = Watchdog(profile.streams, profile.watchdog.recovery_ticks, log=self.log)
         self.injector = FaultInjector(transport) if fault_injection else None
+        # Sim-to-real calibration (edgepilot.calibration): compensation applied each tick, residuals logged off-loop.
+        self.calibration = None
+        if profile.compensation is not None or profile.residuals is not None:
+            from edgepilot.calibration.loop_hooks import CalibrationHooks
+
+            self.calibration = CalibrationHooks(profile, self.snapshots, self.odometry, self.mapper.command,
+                                                self.observation.obs, log=self.log)
 
         # Streams whose freshest receipt time defines the command's latency: the ones the observation reads.
         fed: list[str] = []
@@ -106,9 +146,11 @@ class Daemon:
         self.last_inference_error = ""
         self._started_ns = 0
         self._stopped_ns = 0
-        self.publisher = transport.twist_publisher(profile.action.topic)
+        self.publisher = command_publisher(transport, profile.action)
         for name, ingest in self.ingests.items():
-            transport.subscribe(profile.streams[name].topic, profile.streams[name].type, ingest.on_message)
+            cfg = profile.streams[name]
+            transport.subscribe(cfg.topic, cfg.type, ingest.on_message, reliable=None if cfg.qos is None else cfg.qos == "reliable")
+        self.diagnostics = DiagnosticsReporter(self, diagnostics_publisher(transport, DIAGNOSTICS_TOPIC))
         self.heartbeat: hb.Heartbeat | None = None
         self.supervisor: StallSupervisorProcess | None = None
 
@@ -121,7 +163,8 @@ class Daemon:
         self.heartbeat = hb.Heartbeat.create()
         self.supervisor = StallSupervisorProcess(
             self.heartbeat, self.profile.transport, self.profile.action.topic, self.profile.watchdog.stall_timeout_s,
-            self.profile.watchdog.supervisor_poll_hz, 1.0 / self.profile.loop.rate_hz)
+            self.profile.watchdog.supervisor_poll_hz, 1.0 / self.profile.loop.rate_hz,
+            stamped=self.profile.action.output == "twist_stamped", frame_id=self.profile.action.frame_id)
         if not self.supervisor.wait_ready(timeout_s):
             self.supervisor.stop()
             raise RuntimeError("the stall supervisor process did not start; refusing to drive without it")
@@ -131,15 +174,25 @@ class Daemon:
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
-        if self.supervisor is None:
+            if self.calibration is not None:
+                signal.signal(signal.SIGHUP, self.calibration.request_reload)  # reload the compensation file
+        if self.loop_clock is not None and self.loop_clock.simulated:
+            # Replay: no robot to stop and no network to publish on; the loop's time is not the supervisor's.
+            self.heartbeat = self.heartbeat or hb.Heartbeat.create()
+        elif self.supervisor is None:
             self.start_supervisor()
         assert self.heartbeat is not None
         beat = self.heartbeat.array
         status = threading.Thread(target=self._status_reporter, name="edgepilot-status", daemon=True)
-        self._started_ns = time.monotonic_ns()
+        self._status_thread = status
+        self.notifier.status("starting: waiting for every required stream to be fresh")
+        self._started_ns = self.clock_ns()
         self.watchdog.t0_ns = self._started_ns
         end_ns = self._started_ns + int(duration_s * 1e9) if duration_s else None
         status.start()
+        self.diagnostics.start()
+        if self.calibration is not None:
+            self.calibration.start()
         beat[hb.STATE] = hb.STATE_RUNNING
         try:
             self._loop(beat, end_ns)
@@ -154,6 +207,8 @@ class Daemon:
         stream_ids = [wd.stream_fault_ids[s.name] for s in snaps]
         required = [self.profile.streams[s.name].required for s in snaps]
         max_age = [self.profile.streams[s.name].max_age_s for s in snaps]
+        integrity = [s.ingest.integrity for s in snaps]  # frozen/out_of_range/stamp/rate checks, or None
+        raise_fault = wd.raise_fault
         n_snaps = len(snaps)
         grace_ns = int(self.profile.watchdog.startup_grace_s * 1e9)
         stall_ns = int(self.profile.watchdog.stall_timeout_s * 1e9)
@@ -179,17 +234,30 @@ class Daemon:
         publish = self.publisher.publish
         zero = self.zero
         injector = self.injector
+        cal = self.calibration
         lat_snaps = self._latency_snaps
         history = loop.history
         latency_ns = self.latency_ns
         inference_ns = self.inference_ns
-        clock = time.monotonic_ns
+        clock = self.clock_ns
+        # The heartbeat is shared with the supervisor process, which knows only the host's monotonic clock.
+        host_clock = self.loop_clock is None
+        host_now = time.monotonic_ns
+        supervised = self.supervisor is not None
         stop = self.stop_requested
         start = self._started_ns
+        notify_nowait = self.notifier.notify_nowait
+        ready_msg = self.notifier.READY
+        ready_sent = False
+        ping_msg = self.notifier.WATCHDOG
+        ping_period_ns = self.notifier.watchdog_period_ns
+        next_ping_ns = 0
+        wd_active = wd.active
 
         while not stop.is_set():
             now = loop.wait_next()
-            beat[hb.LOOP_TICK_NS] = now
+            beat_now = now if host_clock else host_now()
+            beat[hb.LOOP_TICK_NS] = beat_now
             tick = loop.ticks
             slot = tick % history
             wd.begin_tick()
@@ -213,10 +281,15 @@ class Daemon:
                 elif not s.finite:
                     wd.raise_fault(ids[2])
                     inputs_ok = False
+                integ = integrity[k]
+                if integ is not None and integ.check(s, now, s.age_s <= max_age[k], raise_fault, ids):
+                    inputs_ok = False
             if tick > 0 and loop.last_gap_ns > stall_ns:
                 wd.raise_fault(id_stall, f"{loop.last_gap_ns / 1e6:.1f} ms between ticks")
-            if now - beat[hb.SUPERVISOR_POLL_NS] > SUPERVISOR_LOST_S * 1e9:
+            if supervised and beat_now - beat[hb.SUPERVISOR_POLL_NS] > SUPERVISOR_LOST_S * 1e9:
                 wd.raise_fault(id_sup)
+            if cal is not None:
+                cal.begin_tick()  # sensor biases off the raw values, before odometry and the observation read them
             if odo is not None and js.stamp_ns >= 0 and imu.stamp_ns >= 0 and js.finite and imu.finite:
                 # Integrated even while faulted: encoders are absolute, so distance stays right across a fault.
                 odo.update(jpos[li], jpos[ri], isamp[2], loop.last_gap_ns * 1e-9 if tick > 0 else 0.0)
@@ -231,17 +304,19 @@ class Daemon:
                     try:
                         if injector is not None:
                             injector.before_inference()
-                        t_inf = clock()
+                        t_inf = host_now()
                         backend_run()
                     except Exception as err:  # noqa: BLE001 - any engine failure is a fault, not a crash
                         self.inference_errors += 1
                         self.last_inference_error = f"{type(err).__name__}: {err}"
                         wd.raise_fault(id_inf, self.last_inference_error)
                     else:
-                        inference_ns[slot] = clock() - t_inf
+                        inference_ns[slot] = host_now() - t_inf
                         if injector is not None:
                             injector.after_inference(action)
                         command = mapper_map(action)
+                        if cal is not None:
+                            command = cal.compensate(command)  # action bias, clipped to the channel limits
                         c = float(np.dot(command, command))
                         if not (c == c and c != float("inf")):
                             wd.raise_fault(id_act)
@@ -252,6 +327,8 @@ class Daemon:
             if wd.end_tick(now, tick, hold):
                 publish(command)
                 self.policy_commands += 1
+                if cal is not None:
+                    cal.record_policy(now, tick, command)
                 newest = -1
                 for s in lat_snaps:
                     if s.stamp_ns > newest:
@@ -260,7 +337,21 @@ class Daemon:
             else:
                 publish(zero)
                 self.zero_commands += 1
+                if cal is not None:
+                    cal.record_zero(now, tick)
                 latency_ns[slot] = 0  # only a policy command has a sensor-to-command latency
+            if not ready_sent and not hold and not wd.faulted:
+                # Config, engine and supervisor are up, and this tick saw every required stream fresh and finite.
+                ready_sent = notify_nowait(ready_msg)
+                self.ready = True
+            if ping_period_ns and now >= next_ping_ns and not wd_active[id_stall] and not wd_active[id_sup]:
+                # Sent from this thread so that a loop that stops ticking stops pinging; non-blocking, and only
+                # every half WATCHDOG_USEC. A late tick (loop_stall) or a dead supervisor withholds the ping.
+                if notify_nowait(ping_msg):
+                    # On an absolute schedule (ticks quantise each interval); restarted after a stall.
+                    next_ping_ns += ping_period_ns
+                    if next_ping_ns <= now:
+                        next_ping_ns = now + ping_period_ns
             loop.end_tick()
             if end_ns is not None and now >= end_ns:
                 break
@@ -271,22 +362,61 @@ class Daemon:
             self.publisher.publish(self.zero)
             self.zero_commands += 1
             time.sleep(0.005)
-        self._stopped_ns = time.monotonic_ns()
+        self._stopped_ns = self.clock_ns()
+        self.notifier.stopping("stopping: published zero velocity")
+        self.stop_requested.set()  # ends the status thread too when the run ended by duration
+        if self._status_thread is not None and self._status_thread.is_alive():
+            self._status_thread.join(timeout=2.0)
+        self.diagnostics.stop()
         if self.supervisor is not None:
             self.supervisor.stop()
-        print("edgepilot: stopped; published zero velocity", file=self.log, flush=True)
+        if self.calibration is not None:
+            self.calibration.stop()  # drains the residual queue and closes the MCAP file
+        self._say(logging.INFO, "stopped; published zero velocity", {"EDGEPILOT_EVENT": "stopped"})
+        flush_logging()
 
     def close(self) -> None:
         self.transport.close()
         self.backend.close()
+        self.notifier.close()
+        if self.status_writer is not None:
+            self.status_writer.remove()  # no file: `edgepilot status` says the daemon is not running
         if self.heartbeat is not None:
             self.heartbeat.unlink()
 
     # ------------------------------------------------------------------ reporting
 
+    def _say(self, level: int, text: str, fields: dict[str, object] | None = None) -> None:
+        if self.log is not None:
+            print("edgepilot: " + text, file=self.log, flush=True)
+        else:
+            logger.log(level, text, extra=fields)
+
     def _status_reporter(self) -> None:
         while not self.stop_requested.wait(self.status_period_s):
-            print("edgepilot: " + self.status_line(), file=self.log, flush=True)
+            line = self.status_line()
+            self._say(logging.INFO, line, {"EDGEPILOT_EVENT": "status"})
+            self.notifier.status(("ready: " if self.ready else "starting: ") + line)
+            if self.status_writer is not None:
+                self.status_writer.write(self.status_snapshot(line))
+
+    def status_snapshot(self, line: str) -> dict[str, Any]:
+        """What the status file holds (see :mod:`.status_file`); read from the status thread, never the loop."""
+        last_tick = int(self.heartbeat.array[hb.LOOP_TICK_NS]) if self.heartbeat is not None else 0
+        tick_age_s = (time.monotonic_ns() - last_tick) / 1e9 if last_tick else float("inf")
+        return {
+            "profile": self.profile.name,
+            "ready": self.ready,
+            "faults": self.watchdog.settled_names(),
+            "ticks": self.loop.ticks,
+            "rate_hz": round(self.loop.measured_rate_hz(), 3),
+            "last_tick_age_s": round(tick_age_s, 6) if tick_age_s != float("inf") else None,
+            "stall_timeout_s": self.profile.watchdog.stall_timeout_s,
+            "status_period_s": self.status_period_s,
+            "zero_commands": self.zero_commands,
+            "policy_commands": self.policy_commands,
+            "line": line,
+        }
 
     def status_line(self) -> str:
         loop = self.loop
@@ -295,7 +425,7 @@ class Daemon:
         lat = self.latency_ns[recent:n]
         lat_ms = float(np.median(lat)) / 1e6 if lat.size else float("nan")
         faults = self.watchdog.active_names()
-        return (f"t={(time.monotonic_ns() - self._started_ns) / 1e9:6.1f}s ticks={loop.ticks} "
+        return (f"t={(self.clock_ns() - self._started_ns) / 1e9:6.1f}s ticks={loop.ticks} "
                 f"rate={loop.measured_rate_hz():.2f}Hz latency_p50={lat_ms:.2f}ms misses={loop.deadline_misses} "
                 f"zero_cmds={self.zero_commands} faults={','.join(faults) if faults else 'none'}")
 
@@ -325,8 +455,10 @@ class Daemon:
             "supervisor_stall_episodes": sup_stalls,
             "policy_commands": self.policy_commands,
             "inference_errors": self.inference_errors,
-            "streams": {name: {"received": ing.received, "dropped": ing.dropped, "last_error": ing.last_error}
+            "streams": {name: {"received": ing.received, "dropped": ing.dropped, "last_error": ing.last_error,
+                               **(ing.integrity.counters() if ing.integrity is not None else {})}
                         for name, ing in self.ingests.items()},
+            "calibration": None if self.calibration is None else self.calibration.diagnostics(),
             "odometry": None if self.odometry is None else
             {"x_m": round(self.odometry.x, 4), "y_m": round(self.odometry.y, 4), "yaw_rad": round(self.odometry.yaw, 4)},
         }

@@ -18,6 +18,7 @@ Run as ``python -m edgepilot.daemon.stall_supervisor ARGS`` by
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import subprocess
@@ -29,13 +30,16 @@ import numpy as np
 
 from . import heartbeat as hb
 from .config import TransportConfig
+from .journal_logging import LOGGER_NAME, flush_logging, setup_logging
+
+log = logging.getLogger(LOGGER_NAME + ".supervisor")
 
 
 class StallSupervisorProcess:
     """Starts and stops the supervisor child for a daemon (daemon side)."""
 
     def __init__(self, heartbeat: hb.Heartbeat, transport: TransportConfig, topic: str, stall_timeout_s: float,
-                 poll_hz: float, zero_period_s: float) -> None:
+                 poll_hz: float, zero_period_s: float, *, stamped: bool = False, frame_id: str = "base_link") -> None:
         self.heartbeat = heartbeat
         heartbeat.array[hb.DAEMON_PID] = os.getpid()
         cmd = [
@@ -48,6 +52,8 @@ class StallSupervisorProcess:
             "--zero-period", repr(zero_period_s),
             "--daemon-pid", str(os.getpid()),
         ]
+        if stamped:  # the command topic carries TwistStamped: a Twist writer would be a different DDS topic type
+            cmd += ["--stamped", "--frame-id", frame_id]
         # start_new_session: a Ctrl-C or SIGSTOP aimed at the daemon's process
         # group must not reach the process that is supposed to catch it.
         self.process = subprocess.Popen(cmd, start_new_session=True)
@@ -84,13 +90,13 @@ def _alive(pid: int) -> bool:
 
 
 def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s: float, poll_hz: float,
-              zero_period_s: float, daemon_pid: int) -> int:
+              zero_period_s: float, daemon_pid: int, *, stamped: bool = False, frame_id: str = "base_link") -> int:
     from .transport.factory import make_transport
 
     beat = hb.Heartbeat(heartbeat_path, create=False)
     a = beat.array
     transport = make_transport(TransportConfig(kind="dds", domain_id=domain_id))
-    publisher = transport.twist_publisher(topic)
+    publisher = transport.twist_publisher(topic, stamped=stamped, frame_id=frame_id)
     zero = np.zeros(6)
     stop = False
 
@@ -120,15 +126,16 @@ def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s:
                     publisher.publish(zero)
                     a[hb.SUPERVISOR_ZEROS] += 1
                     time.sleep(zero_period_s)
-                print(f"edgepilot supervisor: daemon pid {daemon_pid} is gone; published zero velocity", file=sys.stderr, flush=True)
+                log.error(f"daemon pid {daemon_pid} is gone; published zero velocity",
+                          extra={"EDGEPILOT_EVENT": "daemon_gone"})
                 return 0
             if state == hb.STATE_RUNNING and now - a[hb.LOOP_TICK_NS] > timeout_ns:
                 if not stalled:
                     stalled = True
                     a[hb.SUPERVISOR_STALLS] += 1
                     next_zero = now
-                    print(f"edgepilot supervisor: loop stalled ({(now - a[hb.LOOP_TICK_NS]) / 1e6:.1f} ms since last tick)"
-                          " -> zero velocity", file=sys.stderr, flush=True)
+                    log.warning(f"loop stalled ({(now - a[hb.LOOP_TICK_NS]) / 1e6:.1f} ms since last tick) -> zero velocity",
+                                extra={"FAULT": "loop_stall", "EDGEPILOT_EVENT": "supervisor_stall"})
                 if now >= next_zero:
                     publisher.publish(zero)
                     a[hb.SUPERVISOR_ZEROS] += 1
@@ -138,6 +145,7 @@ def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s:
             time.sleep(poll_s)
     finally:
         transport.close()
+        flush_logging()
     return 0
 
 
@@ -150,8 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--poll-hz", type=float, required=True)
     p.add_argument("--zero-period", type=float, required=True)
     p.add_argument("--daemon-pid", type=int, required=True)
+    p.add_argument("--stamped", action="store_true", help="publish geometry_msgs/TwistStamped instead of Twist")
+    p.add_argument("--frame-id", default="base_link")
     a = p.parse_args(argv)
-    return supervise(a.heartbeat, a.domain_id, a.topic, a.stall_timeout, a.poll_hz, a.zero_period, a.daemon_pid)
+    setup_logging()
+    return supervise(a.heartbeat, a.domain_id, a.topic, a.stall_timeout, a.poll_hz, a.zero_period, a.daemon_pid,
+                     stamped=a.stamped, frame_id=a.frame_id)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, TextIO
 
 import numpy as np
 
+from .journal_logging import fault_fields, logger
+
 GLOBAL_FAULTS = ("loop_stall", "nonfinite_observation", "nonfinite_action", "inference_error", "supervisor_lost")
-STREAM_FAULT_KINDS = ("missing", "stale", "nonfinite")
+# Index k of a stream's fault ids is kind k. frozen, out_of_range, stamp and rate come from the checks a profile
+# turns on per stream (daemon/stream_integrity.py).
+STREAM_FAULT_KINDS = ("missing", "stale", "nonfinite", "frozen", "out_of_range", "stamp", "rate")
 
 
 @dataclass
@@ -41,7 +45,8 @@ class Watchdog:
     """Decides, every tick, whether the policy's command may be published.
 
     Faults are named ``missing:<stream>``, ``stale:<stream>``,
-    ``nonfinite:<stream>`` and the global ones in ``GLOBAL_FAULTS``. The loop
+    ``nonfinite:<stream>`` (and ``frozen:``, ``out_of_range:``, ``stamp:``,
+    ``rate:<stream>`` where the profile sets those limits) and the global ones in ``GLOBAL_FAULTS``. The loop
     calls :meth:`begin_tick`, :meth:`raise_fault` for every condition it finds
     and then :meth:`end_tick`, which returns True only when no fault is active,
     nothing asks for a hold, and at least ``recovery_ticks`` healthy ticks have
@@ -55,9 +60,9 @@ class Watchdog:
 
     def __init__(self, stream_names: Iterable[str], recovery_ticks: int, t0_ns: int | None = None, log: TextIO | None = None) -> None:
         ids = _Ids()
-        self.stream_fault_ids: dict[str, tuple[int, int, int]] = {}
+        self.stream_fault_ids: dict[str, tuple[int, ...]] = {}
         for s in stream_names:
-            self.stream_fault_ids[s] = (ids.add(f"missing:{s}"), ids.add(f"stale:{s}"), ids.add(f"nonfinite:{s}"))
+            self.stream_fault_ids[s] = tuple(ids.add(f"{kind}:{s}") for kind in STREAM_FAULT_KINDS)
         self.global_ids = {name: ids.add(name) for name in GLOBAL_FAULTS}
         self.names = ids.names
         self.active = np.zeros(len(self.names), dtype=bool)
@@ -68,7 +73,7 @@ class Watchdog:
         self.healthy_streak = 0
         self.events: list[FaultEvent] = []
         self.t0_ns = time.monotonic_ns() if t0_ns is None else t0_ns
-        self._log = sys.stderr if log is None else log
+        self._log = log  # a text stream (tests), else the ``edgepilot`` logger with structured fields
         self.faulted = False
 
     def id_of(self, name: str) -> int:
@@ -103,17 +108,28 @@ class Watchdog:
                 ev = FaultEvent(name, tick, t, detail=self._detail[i])
                 self._open[i] = ev
                 self.events.append(ev)
-                print(f"edgepilot: FAULT {name} at t={t:.3f}s tick={tick} {self._detail[i]} -> zero velocity", file=self._log, flush=True)
+                self._emit(logging.WARNING, f"FAULT {name} at t={t:.3f}s tick={tick} {self._detail[i]} -> zero velocity",
+                           fault_fields(name, int(tick), "fault_raised"))
             else:
                 ev = self._open[i]
                 if ev is not None:
                     ev.cleared_s = t
                 self._open[i] = None
-                print(f"edgepilot: cleared {name} at t={t:.3f}s tick={tick}; commands resume after {self.recovery_ticks} healthy ticks",
-                      file=self._log, flush=True)
+                self._emit(logging.INFO, f"cleared {name} at t={t:.3f}s tick={tick}; commands resume after "
+                           f"{self.recovery_ticks} healthy ticks", fault_fields(name, int(tick), "fault_cleared"))
+
+    def _emit(self, level: int, text: str, fields: dict[str, object]) -> None:
+        if self._log is not None:
+            print("edgepilot: " + text, file=self._log, flush=True)
+        else:
+            logger.log(level, text, extra=fields)
 
     def active_names(self) -> list[str]:
         return [self.names[i] for i in np.flatnonzero(self.active)]
+
+    def settled_names(self) -> list[str]:
+        """Faults active as of the last completed tick; safe to read from another thread mid-tick, unlike ``active``."""
+        return [self.names[i] for i in np.flatnonzero(self._previous)]
 
     def fault_names_seen(self) -> list[str]:
         seen: list[str] = []

@@ -39,25 +39,48 @@ def cmd_run(args: argparse.Namespace) -> int:
         profile = load_profile(args.config)
         if args.domain_id is not None:
             profile = profile.model_copy(update={"transport": profile.transport.model_copy(update={"domain_id": args.domain_id})})
+        if getattr(args, "record", None) is not None:
+            profile = profile.model_copy(update={"transport": profile.transport.model_copy(update={"record": str(args.record)})})
     except ProfileError as err:
         print(f"edgepilot: {err}", file=sys.stderr)
         return 2
 
+    from edgepilot.daemon.transport.factory import resolve_kind
+
+    if resolve_kind(profile.transport) == "ros2":  # a sourced ROS 2 install: run as a managed (lifecycle) node
+        from edgepilot.daemon.transport.rclpy_lifecycle import run_lifecycle_node
+
+        return run_lifecycle_node(args.config, profile, autostart=args.autostart)
+
+    from edgepilot.daemon.journal_logging import flush_logging, setup_logging
     from edgepilot.daemon.runtime import Daemon
+    from edgepilot.daemon.status_file import resolve_status_path
     from edgepilot.daemon.transport.factory import make_transport
     from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
+
+    setup_logging()  # journald with structured fields when stderr is the journal, else stderr
 
     if "CYCLONEDDS_URI" not in os.environ:
         print("edgepilot: CYCLONEDDS_URI is not set: Cyclone DDS defaults apply (multicast on the first network interface)",
               file=sys.stderr)
     try:
-        backend = OnnxRuntimeBackend(profile.model_path, profile.engine.intra_op_threads)
+        if profile.engine.backend == "onnxruntime":
+            backend = OnnxRuntimeBackend(profile.model_path, profile.engine.intra_op_threads)
+        else:  # a cached engine, rebuilt if stale or corrupt, activated only once verified
+            from edgepilot.engines.daemon_engine import load_engine_at_start
+
+            e = profile.engine
+            backend = load_engine_at_start(profile.model_path, backend=e.backend, precision=e.precision,
+                                           base_dir=profile.base_dir, cache_dir=e.cache_dir,
+                                           calibration_dir=e.calibration_dir, intra_op_threads=e.intra_op_threads,
+                                           force_rebuild=args.force_rebuild)
     except BackendError as err:
         print(f"edgepilot: {err}", file=sys.stderr)
         return 2
     transport = make_transport(profile.transport)
     try:
-        daemon = Daemon(profile, transport, backend, fault_injection=args.enable_fault_injection)
+        daemon = Daemon(profile, transport, backend, fault_injection=args.enable_fault_injection,
+                        status_file=resolve_status_path(args.status_file))
     except BackendError as err:
         transport.close()
         print(f"edgepilot: model does not fit profile {args.config}: {err}", file=sys.stderr)
@@ -71,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.summary_json:
         _write_json_atomic(Path(args.summary_json), summary)
     print(json.dumps(summary), flush=True)
+    flush_logging()
     return 0
 
 
@@ -92,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--loopback", action="store_true", help="use the shipped loopback-only Cyclone DDS configuration")
     r.add_argument("--enable-fault-injection", action="store_true",
                    help="TEST RIGS ONLY: accept injected internal faults on /edgepilot/fault_injection")
+    r.add_argument("--status-file", type=Path, default=None,
+                   help="rewrite this JSON health file every second, for `edgepilot status` "
+                        "(default: $EDGEPILOT_STATUS_FILE, else $RUNTIME_DIRECTORY/status.json, else none)")
+    r.add_argument("--record", type=Path, default=None, help="also record what was received and published to this .mcap")
+    r.add_argument("--autostart", action="store_true",
+                   help="ros2 transport: configure and activate the lifecycle node at once (else: ros2 lifecycle set)")
+    r.add_argument("--force-rebuild", action="store_true",
+                   help="engine.backend tensorrt/auto: rebuild (and re-verify) the cached engine even if it is valid")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="drive the simulated robot to its goal (no robot, GPU or ROS needed)")
@@ -99,6 +131,27 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
     d.add_argument("--domain-id", type=int, default=None, help="DDS domain (default: a random one in 100-199)")
     d.set_defaults(func=cmd_demo)
+
+    from edgepilot.replay import add_replay_command
+
+    add_replay_command(sub)
+
+    from edgepilot import doctor, status
+
+    status.register(sub)
+    doctor.register(sub)
+
+    from edgepilot.hil import rig_cli  # edgepilot rig [--scenario FILE] | rig run-scenarios DIR
+
+    rig_cli.register(sub)
+
+    from edgepilot.engines.cli import add_engine_parser  # edgepilot engine build|inspect|verify|list|prune
+
+    add_engine_parser(sub)
+
+    from edgepilot.calibration.cli import add_calibrate_parser  # edgepilot calibrate fit|export-randomization|capture
+
+    add_calibrate_parser(sub)
     return p
 
 

@@ -1,11 +1,17 @@
 """The simulated robot as a ROS 2 node: MuJoCo physics publishing its sensors, driven by /cmd_vel.
 
 It behaves like the robot's base controller would: sensors published at
-their real rates with wall-clock header stamps, the last Twist converted to
-wheel velocity targets, and the wheels stopped when no command arrived for
-``cmd_timeout_s`` (0.5 s, as ros2_controllers' diff_drive_controller does).
-:class:`SensorFaults` lets a test or rig stop a stream or poison it with NaN
-while the node runs.
+their real rates with wall-clock header stamps (the time each reading was
+taken), the last Twist (or wheel-velocity targets, when
+``joint_command_topic`` is set) applied to the wheels, and the wheels
+stopped when no command arrived for ``cmd_timeout_s`` (0.5 s, as
+ros2_controllers' diff_drive_controller does).
+
+Between the simulator and the wire sit a :class:`~edgepilot.hil.sensor_models.SensorModel`
+(noise, bias, latency, dropout; default ideal) and the fault switches of
+:class:`~edgepilot.hil.faults.SensorFaults`, which a test or the rig flips
+while the node runs (stop a stream, poison it with NaN, freeze it, restamp,
+duplicate, reorder, break, delay or flood its messages).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +32,11 @@ import numpy as np
 
 from edgepilot.daemon.fixed_rate_loop import FixedRateLoop
 
+from .faults import SensorFaultInjector, SensorFaults
+from .sensor_messages import build as build_message
+from .sensor_models import STREAMS, SensorModel, SensorModelState
 
-@dataclass
-class SensorFaults:
-    """Fault switches, flipped from another thread while the node runs. Stream names: joint_states, imu, camera."""
-
-    stopped: set[str] = field(default_factory=set)
-    nan: set[str] = field(default_factory=set)
+__all__ = ["RobotNode", "SensorFaults", "CommandLog", "PoseTrace"]
 
 
 @dataclass
@@ -46,17 +51,50 @@ class CommandLog:
         return [(t, v, w) for t, v, w in zip(self.t, self.vx, self.wz) if t >= t0]
 
 
-def _stamp(msgs: Any, wall: float) -> Any:
-    sec = int(wall)
-    return msgs.Time(sec=sec, nanosec=int((wall - sec) * 1e9))
+@dataclass
+class PoseTrace:
+    """Ground-truth pose sampled while running: monotonic time (s), x, y (m, world frame), distance to goal (m)."""
+
+    t: list[float] = field(default_factory=list)
+    x: list[float] = field(default_factory=list)
+    y: list[float] = field(default_factory=list)
+    distance: list[float] = field(default_factory=list)
+
+
+class _Outbox:
+    """Messages waiting for their publish time, one FIFO per stream.
+
+    A message goes out at the first robot tick at or after it is due, never
+    before the ones queued ahead of it: a link that stalls releases its
+    backlog in order, as a real one does.
+    """
+
+    def __init__(self) -> None:
+        self.queues: dict[str, deque[tuple[float, Any]]] = {}
+
+    def put(self, stream: str, due: float, msg: Any) -> None:
+        self.queues.setdefault(stream, deque()).append((due, msg))
+
+    def due(self, now: float) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        for stream, q in self.queues.items():
+            while q and q[0][0] <= now + 1e-4:
+                out.append((stream, q.popleft()[1]))
+        return out
 
 
 class RobotNode:
-    """Publishes /joint_states and /imu/data at ``sensor_hz`` and /camera/image_raw at ``camera_hz``; applies /cmd_vel."""
+    """Publishes /joint_states and /imu/data at ``sensor_hz`` and /camera/image_raw at ``camera_hz``; applies /cmd_vel.
+
+    ``joint_command_topic``: also accept wheel velocity targets (std_msgs/Float64MultiArray, [left, right] rad/s,
+    as ros2_control's forward_command_controller takes them); the newest command of either kind drives the wheels.
+    """
 
     def __init__(self, transport: Any, sim: Any, goal_xy: tuple[float, float], *, sensor_hz: float = 200.0,
                  camera_hz: float = 15.0, camera_size: tuple[int, int] = (64, 48), cmd_timeout_s: float = 0.5,
-                 goal_tolerance_m: float = 0.15, faults: SensorFaults | None = None, verbose: bool = True) -> None:
+                 goal_tolerance_m: float = 0.15, faults: SensorFaults | None = None, verbose: bool = True,
+                 sensor_model: SensorModel | None = None, seed: int = 0, joint_command_topic: str | None = None,
+                 trace_hz: float = 20.0) -> None:
         from edgepilot.daemon.transport import ros_msgs as msgs
 
         self.msgs = msgs
@@ -70,12 +108,27 @@ class RobotNode:
         self.tolerance = goal_tolerance_m
         self.faults = faults or SensorFaults()
         self.verbose = verbose
+        self.sensor_model = sensor_model or SensorModel.ideal()
+        self.sensors = SensorModelState(self.sensor_model, np.random.default_rng(seed))
+        self.injector = SensorFaultInjector(self.faults, {"joint_states": 1.0 / sensor_hz, "imu": 1.0 / sensor_hz,
+                                                          "camera": self.camera_period})
         self.commands = CommandLog()
-        self._cmd = (0.0, 0.0, -1.0)  # vx, wz, receipt time
-        self.joint_pub = transport.publisher("/joint_states", "sensor_msgs/msg/JointState", reliable=False)
-        self.imu_pub = transport.publisher("/imu/data", "sensor_msgs/msg/Imu", reliable=False)
-        self.cam_pub = transport.publisher("/camera/image_raw", "sensor_msgs/msg/Image", reliable=False)
+        self.trace = PoseTrace()
+        self._trace_period = 1.0 / trace_hz
+        self._cmd: tuple[str, float, float, float] = ("twist", 0.0, 0.0, -1.0)  # kind, a, b, receipt time
+        self._outbox = _Outbox()
+        self._publishers = {
+            "joint_states": transport.publisher("/joint_states", "sensor_msgs/msg/JointState", reliable=False),
+            "imu": transport.publisher("/imu/data", "sensor_msgs/msg/Imu", reliable=False),
+            "camera": transport.publisher("/camera/image_raw", "sensor_msgs/msg/Image", reliable=False),
+        }
+        self.joint_pub = self._publishers["joint_states"]
+        self.imu_pub = self._publishers["imu"]
+        self.cam_pub = self._publishers["camera"]
         transport.subscribe("/cmd_vel", "geometry_msgs/msg/Twist", self._on_cmd)
+        self.joint_commands_received = 0
+        if joint_command_topic:
+            transport.subscribe(joint_command_topic, "std_msgs/msg/Float64MultiArray", self._on_joint_cmd)
         self.published = {"joint_states": 0, "imu": 0, "camera": 0}
         self.stop_event = threading.Event()
         self.goal_held = threading.Event()
@@ -83,47 +136,65 @@ class RobotNode:
     def _on_cmd(self, msg: Any) -> None:
         t = time.monotonic()
         vx, wz = float(msg.linear.x), float(msg.angular.z)
-        self._cmd = (vx, wz, t)
+        self._cmd = ("twist", vx, wz, t)
         c = self.commands
         c.t.append(t)
         c.vx.append(vx)
         c.wz.append(wz)
 
+    def _on_joint_cmd(self, msg: Any) -> None:
+        data = list(msg.data)
+        if len(data) != 2:
+            return  # a controller ignores a command of the wrong size (and logs it); so does the robot
+        self.joint_commands_received += 1
+        self._cmd = ("wheels", float(data[0]), float(data[1]), time.monotonic())
+
     def distance_to_goal(self) -> float:
         x, y, _ = self.sim.pose()
         return math.hypot(self.goal[0] - x, self.goal[1] - y)
 
-    def _publish_sensors(self, wall: float, publish_camera: bool) -> None:
-        m = self.msgs
-        f = self.faults
-        header = m.Header(stamp=_stamp(m, wall), frame_id="base_link")
-        if "joint_states" not in f.stopped:
+    def _read(self, stream: str) -> dict[str, Any]:
+        if stream == "joint_states":
             names, pos, vel = self.sim.joint_state()
-            if "joint_states" in f.nan:
-                vel = np.full_like(vel, np.nan)
-            self.joint_pub.publish(m.JointState(header=header, name=list(names), position=[float(p) for p in pos],
-                                                velocity=[float(v) for v in vel], effort=[]))
-            self.published["joint_states"] += 1
-        if "imu" not in f.stopped:
+            return {"name": tuple(names), "position": np.array(pos, dtype=np.float64),
+                    "velocity": np.array(vel, dtype=np.float64)}
+        if stream == "imu":
             gyro, acc, quat = self.sim.imu()
-            if "imu" in f.nan:
-                gyro = np.full(3, np.nan)
-            cov = [0.0] * 9
-            self.imu_pub.publish(m.Imu(
-                header=m.Header(stamp=header.stamp, frame_id="imu_link"),
-                orientation=m.Quaternion(x=float(quat[0]), y=float(quat[1]), z=float(quat[2]), w=float(quat[3])),
-                orientation_covariance=list(cov),
-                angular_velocity=m.Vector3(x=float(gyro[0]), y=float(gyro[1]), z=float(gyro[2])),
-                angular_velocity_covariance=list(cov),
-                linear_acceleration=m.Vector3(x=float(acc[0]), y=float(acc[1]), z=float(acc[2])),
-                linear_acceleration_covariance=list(cov)))
-            self.published["imu"] += 1
-        if publish_camera and "camera" not in f.stopped:
-            w, h = self.camera_size
-            img = self.sim.camera_rgb(w, h)
-            self.cam_pub.publish(m.Image(header=m.Header(stamp=header.stamp, frame_id="camera_link"), height=h, width=w,
-                                         encoding="rgb8", is_bigendian=0, step=w * 3, data=img.tobytes()))
-            self.published["camera"] += 1
+            return {"orientation": np.array(quat, dtype=np.float64), "angular_velocity": np.array(gyro, dtype=np.float64),
+                    "linear_acceleration": np.array(acc, dtype=np.float64)}
+        w, h = self.camera_size
+        return {"image": self.sim.camera_rgb(w, h)}
+
+    def _publish_sensors(self, wall: float, publish_camera: bool, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        f = self.faults
+        for stream in STREAMS:
+            if stream == "camera" and not publish_camera:
+                continue
+            if stream in f.stopped:
+                self.injector.apply(stream, {}, wall)  # counts the stop; reads nothing (no render)
+                continue
+            if self.sensors.drop(stream):
+                continue
+            values = self.sensors.apply(stream, self._read(stream))
+            due = now + self.sensor_model.latency_s(stream) + f.delay_s.get(stream, 0.0)
+            for reading in self.injector.apply(stream, values, wall):
+                self._outbox.put(stream, due, build_message(self.msgs, stream, reading))
+        for stream, msg in self._outbox.due(now):
+            self._publishers[stream].publish(msg)
+            self.published[stream] += 1
+
+    def _apply_command(self, now: float) -> tuple[float, float]:
+        """Drive the wheels from the newest command (zero after the timeout); return it as (vx, wz) for reports."""
+        kind, a, b, t_cmd = self._cmd
+        if t_cmd < 0 or now - t_cmd > self.cmd_timeout_s:
+            self.sim.set_wheel_targets_from_twist(0.0, 0.0)  # command timeout: the base controller stops the wheels
+            return 0.0, 0.0
+        if kind == "wheels":
+            self.sim.set_wheel_targets(a, b)
+            return a, b
+        self.sim.set_wheel_targets_from_twist(a, b)
+        return a, b
 
     def run(self, duration_s: float, goal_hold_s: float = 1.0, exit_at_goal: bool = False) -> dict[str, Any]:
         """Run in real time until ``duration_s`` or :attr:`stop_event`; return the result.
@@ -137,6 +208,7 @@ class RobotNode:
         t0 = time.monotonic()
         next_cam = t0
         next_report = t0 + 1.0
+        next_trace = t0
         at_goal_since: float | None = None
         first_motion: float | None = None
         reached_at: float | None = None
@@ -146,19 +218,24 @@ class RobotNode:
             now = time.monotonic()
             if now - t0 >= duration_s:
                 break
-            vx, wz, t_cmd = self._cmd
-            if t_cmd < 0 or now - t_cmd > self.cmd_timeout_s:
-                vx, wz = 0.0, 0.0  # command timeout: the base controller stops the wheels
+            vx, wz = self._apply_command(now)
             if first_motion is None and (abs(vx) > 1e-6 or abs(wz) > 1e-6):
                 first_motion = now
-            self.sim.set_wheel_targets_from_twist(vx, wz)
             self.sim.step(dt)
             cam = now >= next_cam
             if cam:
                 next_cam += self.camera_period
-            self._publish_sensors(time.time(), cam)
+            self._publish_sensors(time.time(), cam, now)
             dist = self.distance_to_goal()
             min_dist = min(min_dist, dist)
+            if now >= next_trace:
+                next_trace += self._trace_period
+                x, y, _ = self.sim.pose()
+                tr = self.trace
+                tr.t.append(now)
+                tr.x.append(x)
+                tr.y.append(y)
+                tr.distance.append(dist)
             if dist <= self.tolerance:
                 at_goal_since = at_goal_since if at_goal_since is not None else now
                 if reached_at is None:
@@ -190,7 +267,10 @@ class RobotNode:
             "min_distance_m": round(min_dist, 4),
             "time_to_goal_s": None if reached_at is None or first_motion is None else round(reached_at - first_motion, 3),
             "commands_received": len(self.commands.t),
+            "joint_commands_received": self.joint_commands_received,
             "published": dict(self.published),
+            "sensor_dropouts": dict(self.sensors.dropped),
+            "injected": self.injector.counts(),
             "sensor_rate_hz": round(loop.measured_rate_hz(), 2),
             "wall_s": round(time.monotonic() - t0, 3),
         }

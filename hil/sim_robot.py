@@ -66,6 +66,10 @@ class SimParams:
     * ``accel_noise_std_mps2``: white accelerometer noise per reading, m/s^2.
     * ``encoder_noise_std_rad``: white noise on each encoder angle reading, rad.
     * ``wheel_velocity_noise_std_radps``: white noise on each wheel speed reading, rad/s.
+    * ``steering_bias_radps``: yaw-rate trim the base controller adds to every
+      non-zero twist command, rad/s (a miscalibrated controller that makes the
+      robot curve when told to go straight); a zero twist still stops the
+      wheels. Not randomised in training: it is the sim-to-real bench's gap.
     """
 
     wheel_radius_scale: float = 1.0
@@ -80,6 +84,7 @@ class SimParams:
     accel_noise_std_mps2: float = 0.0
     encoder_noise_std_rad: float = 0.0
     wheel_velocity_noise_std_radps: float = 0.0
+    steering_bias_radps: float = 0.0
 
     @classmethod
     def randomized(cls, rng: np.random.Generator) -> "SimParams":
@@ -262,6 +267,8 @@ class DiffDriveSim:
         randomised wheels then make the robot move slightly differently.
         """
         half = 0.5 * NOMINAL_WHEEL_SEPARATION_M
+        if v_mps != 0.0 or w_radps != 0.0:
+            w_radps += self.params.steering_bias_radps
         self.set_wheel_targets(
             (v_mps - w_radps * half) / NOMINAL_WHEEL_RADIUS_M,
             (v_mps + w_radps * half) / NOMINAL_WHEEL_RADIUS_M,

@@ -25,6 +25,7 @@ def test_wheel_contents_and_import(tmp_path: Path) -> None:
         "edgepilot/engines/onnxruntime_backend.py",
         "edgepilot/calibration/__init__.py",
         "edgepilot/hil/robots/diffbot.xml",
+        "edgepilot/hil/scenarios/sensor_streams.yaml",
     ]:
         assert required in names, required
     assert not any(n.startswith(("daemon/", "engines/", "tests/")) for n in names)
