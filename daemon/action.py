@@ -26,13 +26,22 @@ class TwistActionMapper:
         # np.take(out=) needs the model's own dtype; the command itself is float64 like the Twist fields.
         self._work = np.zeros(len(config.channels), dtype=action_dtype)
         self._neg_limit = -self._limit
+        # command = ext[fill]: ext holds the channels' values then a zero that every unmapped field takes;
+        # a fancy-index assignment would allocate index buffers every tick, take(out=, mode="clip") does not.
+        n = len(config.channels)
+        self._ext = np.zeros(n + 1, dtype=np.float64)
+        self._fill = np.full(6, n, dtype=np.intp)
+        self._fill[self._dst] = np.arange(n)
+        self._ext_head = self._ext[:n]
         self.action_size_needed = int(self._src.max()) + 1
 
     def map(self, action: np.ndarray) -> np.ndarray:
         """Fill and return ``self.command`` from a flat action vector. NaN stays NaN so the watchdog sees it."""
         work = self._work
-        np.take(action, self._src, out=work)
-        work *= self._scale
-        np.clip(work, self._neg_limit, self._limit, out=work)
-        self.command[self._dst] = work
+        action.take(self._src, out=work, mode="clip")  # indices checked against the model at load
+        np.multiply(work, self._scale, out=work)
+        np.minimum(work, self._limit, out=work)  # clip; NaN stays NaN
+        np.maximum(work, self._neg_limit, out=work)
+        np.copyto(self._ext_head, work)
+        self._ext.take(self._fill, out=self.command, mode="clip")
         return self.command

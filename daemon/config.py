@@ -20,9 +20,13 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from edgepilot.calibration.residuals_config import ResidualsConfig
+
+from .joint_policy_config import (BaseAngularVelocityTerm, GaitPhaseTerm, JointActionConfig, JointPositionRelativeTerm,
+                                  JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm, VelocityCommandTerm,
+                                  LEGGED_TERMS, check_joint_policy, legged_term_size)
 
 
 class ProfileError(ValueError):
@@ -211,7 +215,10 @@ class TwistCommandTerm(_TermBase):
         min_length=1, description="Twist fields, in policy order.")
 
 
-ObservationTerm = Annotated[Union[JointTerm, ImuTerm, GoalTerm, TwistCommandTerm], Field(discriminator="kind")]
+# Joint-policy terms (Isaac Lab / legged_gym): daemon/joint_policy_config.py.
+ObservationTerm = Annotated[Union[JointTerm, ImuTerm, GoalTerm, TwistCommandTerm, BaseAngularVelocityTerm,
+                                  ProjectedGravityTerm, VelocityCommandTerm, JointPositionRelativeTerm,
+                                  JointVelocityPolicyTerm, LastActionTerm, GaitPhaseTerm], Field(discriminator="kind")]
 
 
 class ObservationConfig(_Strict):
@@ -294,6 +301,16 @@ class ActionConfig(_Strict):
         return self
 
 
+def _action_kind(v: object) -> str:
+    out = v.get("output", "twist") if isinstance(v, dict) else getattr(v, "output", "twist")
+    return "joint" if out in ("joint_positions", "joint_torques") else "twist"
+
+
+# action.output twist/twist_stamped (ActionConfig) or joint_positions/joint_torques (JointActionConfig).
+ActionOrJointAction = Annotated[Union[Annotated[ActionConfig, Tag("twist")], Annotated[JointActionConfig, Tag("joint")]],
+                                Discriminator(_action_kind)]
+
+
 class LoopConfig(_Strict):
     rate_hz: float = Field(gt=0, le=2000, description="Control loop rate, Hz.")
 
@@ -338,6 +355,14 @@ class TransportConfig(_Strict):
         return self
 
 
+class IngestConfig(_Strict):
+    """Where sensor callbacks run (daemon/ingest_process.py). ``in_process``: on the transport's threads in the
+    daemon's process. ``process``: in a child process that writes the stream rings in shared memory, so the
+    loop's process runs no callbacks (dds transport only; no stream integrity limits)."""
+
+    mode: Literal["in_process", "process"] = "in_process"
+
+
 class Profile(_Strict):
     """A robot profile. See daemon/profiles/diffbot.yaml for a complete example."""
 
@@ -348,13 +373,28 @@ class Profile(_Strict):
     odometry: OdometryConfig | None = None
     observation: ObservationConfig
     engine: EngineConfig
-    action: ActionConfig
+    action: ActionOrJointAction
     watchdog: WatchdogConfig
     # Sim-to-real calibration (edgepilot.calibration; checked against the streams by load_profile).
     compensation: str | None = Field(default=None, description="Compensation file from `edgepilot calibrate fit`, "
                                      "applied every tick and reloaded on SIGHUP; relative to the profile's folder.")
     residuals: ResidualsConfig | None = Field(default=None, description="Residual logging to MCAP against a sim model.")
+    ingest: IngestConfig = Field(default_factory=IngestConfig, description="Where sensor callbacks run.")
     base_dir: Path = Field(default=Path("."), exclude=True, description="Set by load_profile: the profile's folder.")
+
+    @model_validator(mode="after")
+    def _ingest_process_limits(self) -> "Profile":
+        if self.ingest.mode == "process":
+            from .stream_integrity import integrity_configured
+
+            if self.transport.kind != "dds":
+                raise ValueError(f"ingest.mode=process needs transport.kind=dds (got {self.transport.kind!r}); "
+                                 "use ingest.mode=in_process with this transport")
+            checked = sorted(n for n, s in self.streams.items() if integrity_configured(s))
+            if checked:
+                raise ValueError(f"ingest.mode=process cannot run the integrity limits of streams {checked} (their state "
+                                 "would be split across processes); remove those limits or use ingest.mode=in_process")
+        return self
 
     @model_validator(mode="after")
     def _cross_references(self) -> "Profile":
@@ -396,6 +436,7 @@ class Profile(_Strict):
             if not streams[name].required:
                 raise ValueError(f"streams.{name}.required is false but the observation reads it; a policy must not "
                                  "run on data that may be missing: set required: true")
+        check_joint_policy(self)  # joint-policy terms and action.joints against the streams
         period = 1.0 / self.loop.rate_hz
         if self.watchdog.stall_timeout_s <= period:
             raise ValueError(
@@ -418,6 +459,8 @@ class Profile(_Strict):
                 n += len(t.axes)
             elif isinstance(t, TwistCommandTerm):
                 n += len(t.fields)
+            elif isinstance(t, LEGGED_TERMS):
+                n += legged_term_size(t, self.action)
             else:
                 n += 2
         return n
@@ -426,7 +469,9 @@ class Profile(_Strict):
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"invalid robot profile {source}:"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        # The action union's tag (twist / joint) is pydantic's bookkeeping, not a field the user wrote.
+        parts = [p for i, p in enumerate(e["loc"]) if not (i == 1 and e["loc"][0] == "action" and p in ("twist", "joint"))]
+        loc = ".".join(str(p) for p in parts) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] in ("extra_forbidden",):
             msg = "unknown field; check its spelling against the documented fields"

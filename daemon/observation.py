@@ -7,7 +7,8 @@ from typing import Mapping
 import numpy as np
 
 from .action import TWIST_FIELD_INDEX
-from .config import GoalTerm, ImuTerm, JointTerm, Profile, TwistCommandTerm
+from .config import LEGGED_TERMS, GoalTerm, ImuTerm, JointActionConfig, JointTerm, Profile, TwistCommandTerm
+from .joint_observation import LeggedTerm, PolicyState, make_legged_term
 from .odometry import WheelOdometry
 from .streams import IMU_ANGULAR_VELOCITY, IMU_AXIS_INDEX, IMU_LINEAR_ACCELERATION, StreamSnapshot
 
@@ -15,7 +16,8 @@ from .streams import IMU_ANGULAR_VELOCITY, IMU_AXIS_INDEX, IMU_LINEAR_ACCELERATI
 class _Segment:
     """One observation term: where it reads from, where it writes, and its affine map and clip."""
 
-    __slots__ = ("out", "source", "index", "offset", "scale", "lo", "hi", "goal_x", "goal_y", "kind")
+    __slots__ = ("out", "source", "index", "offset", "scale", "lo", "hi", "goal_x", "goal_y", "kind",
+                 "offset_a", "scale_a", "lo_a", "hi_a", "raw", "tmp")
 
     def __init__(self, out: np.ndarray, kind: str, offset: float, scale: float, clip: tuple[float, float] | None) -> None:
         self.out = out
@@ -23,6 +25,17 @@ class _Segment:
         self.offset = offset
         self.scale = scale
         self.lo, self.hi = clip if clip is not None else (-np.inf, np.inf)
+        # The same constants as arrays: ufuncs on arrays with out= allocate nothing, a Python float operand
+        # (or np.clip's wrapper) makes temporaries every tick.
+        n = out.shape[0]
+        self.offset_a = np.full(n, offset)
+        self.scale_a = np.full(n, scale)
+        self.lo_a = np.full(n, self.lo)
+        self.hi_a = np.full(n, self.hi)
+        # Two scratch vectors: every step writes into an array other than its input, since an in-place ufunc
+        # on a 1-element array makes numpy allocate (about 1 kB) each call.
+        self.raw = np.zeros(n)
+        self.tmp = np.zeros(n)
         self.source: np.ndarray | None = None
         self.index: np.ndarray | None = None
         self.goal_x = 0.0
@@ -35,7 +48,8 @@ class ObservationBuilder:
     Joint terms are mapped by joint *name*: the index maps are computed here,
     once, from the profile, so the order in which a robot publishes its joints
     never reaches the policy. Each term is ``clip((raw + offset) * scale)``.
-    ``build`` allocates nothing: every term writes into a view of ``self.obs``.
+    ``build`` allocates nothing (bench/fusion_cost.py measures it): every term writes into a view of ``self.obs``
+    through ufuncs with ``out=``.
     """
 
     def __init__(self, profile: Profile, snapshots: Mapping[str, StreamSnapshot], odometry: WheelOdometry | None) -> None:
@@ -44,8 +58,19 @@ class ObservationBuilder:
         self._work = np.zeros(profile.observation_size(), dtype=np.float64)
         self._odometry = odometry
         self._segments: list[_Segment] = []
+        # Joint-policy terms (daemon/joint_observation.py) and the action-side state they read (last action, steps).
+        self._legged: list[LeggedTerm] = []
+        act = profile.action
+        joint_action = isinstance(act, JointActionConfig)
+        self.policy_state = PolicyState(len(act.joints) if joint_action else 0,
+                                        (act.decimation if joint_action else 1) / profile.loop.rate_hz)
         pos = 0
         for term in profile.observation.terms:
+            if isinstance(term, LEGGED_TERMS):
+                n = term.size(act.joints if joint_action else ())
+                self._legged.append(make_legged_term(term, self._work[pos : pos + n], profile, snapshots, self.policy_state))
+                pos += n
+                continue
             if isinstance(term, JointTerm):
                 n = len(term.joints)
                 seg = _Segment(self._work[pos : pos + n], term.kind, term.offset, term.scale, term.clip)
@@ -76,18 +101,21 @@ class ObservationBuilder:
     def build(self) -> np.ndarray:
         """Assemble and return ``self.obs`` (the same array every tick)."""
         for seg in self._segments:
-            out = seg.out
+            raw = seg.raw
+            tmp = seg.tmp
             if seg.source is not None:
-                np.take(seg.source, seg.index, out=out)
+                # mode="clip": the indices were checked at construction; the default mode="raise" with out= copies.
+                seg.source.take(seg.index, out=raw, mode="clip")
             else:
                 odo = self._odometry
                 fx, fy = odo.goal_in_body(seg.goal_x, seg.goal_y)  # type: ignore[union-attr]
-                out[0] = fx
-                out[1] = fy
-            if seg.offset != 0.0:
-                out += seg.offset
-            if seg.scale != 1.0:
-                out *= seg.scale
-            np.clip(out, seg.lo, seg.hi, out=out)
+                raw[0] = fx
+                raw[1] = fy
+            np.add(raw, seg.offset_a, out=tmp)  # exact when the offset is 0 and the scale 1
+            np.multiply(tmp, seg.scale_a, out=raw)
+            np.minimum(raw, seg.hi_a, out=tmp)  # clip; NaN stays NaN for the watchdog, as with np.clip
+            np.maximum(tmp, seg.lo_a, out=seg.out)
+        for term in self._legged:
+            term.compute()
         np.copyto(self.obs, self._work)
         return self.obs

@@ -15,7 +15,8 @@ from edgepilot.engines.backend import BackendError, InferenceBackend
 
 from . import heartbeat as hb
 from .action import TwistActionMapper
-from .config import GoalTerm, ImuTerm, JointTerm, Profile
+from .config import LEGGED_TERMS, GoalTerm, ImuTerm, JointActionConfig, JointTerm, Profile
+from .joint_action import make_joint_action_stage
 from .fault_injection import FaultInjector
 from .fixed_rate_loop import FixedRateLoop
 from .journal_logging import ensure_logging, flush_logging, logger
@@ -107,11 +108,22 @@ class Daemon:
         for ing in self.ingests.values():
             if ing.integrity is not None and hasattr(transport, "ros_time_ns"):
                 ing.integrity.wall_clock = transport.ros_time_ns  # header stamps vs ROS time (a replay: the bag's)
+        self.ingest_process = None
+        if profile.ingest.mode == "process":
+            from .ingest_process import IngestProcess
+
+            # The rings move into shared memory, written by a child process; this process subscribes to nothing.
+            self.ingest_process = IngestProcess(profile, self.ingests)
         self.snapshots = {name: StreamSnapshot(ing) for name, ing in self.ingests.items()}
         self.odometry = WheelOdometry(profile.odometry.wheel_radius_m) if profile.odometry else None
         self.observation = ObservationBuilder(profile, self.snapshots, self.odometry)
         out = backend.outputs.get(profile.engine.output_name)
-        self.mapper = TwistActionMapper(profile.action, out.dtype if out is not None else np.float32)
+        joint_action = isinstance(profile.action, JointActionConfig)  # joint targets: daemon/joint_action.py
+        if joint_action:
+            self.mapper = make_joint_action_stage(profile, transport, self.snapshots, self.observation.policy_state,
+                                                  self.clock_ns, out)
+        else:
+            self.mapper = TwistActionMapper(profile.action, out.dtype if out is not None else np.float32)
         self.model_input, self.action = check_backend_matches(profile, backend, self.mapper.action_size_needed)
         self.zero = np.zeros(6)
         lc = self.loop_clock
@@ -132,6 +144,8 @@ class Daemon:
         for t in profile.observation.terms:
             if isinstance(t, (JointTerm, ImuTerm)) and t.stream not in fed:
                 fed.append(t.stream)
+            elif isinstance(t, LEGGED_TERMS) and getattr(t, "stream", None) and t.stream not in fed:
+                fed.append(t.stream)
             if isinstance(t, GoalTerm) and profile.odometry is not None:
                 for s in (profile.odometry.joint_stream, profile.odometry.imu_stream):
                     if s not in fed:
@@ -146,8 +160,12 @@ class Daemon:
         self.last_inference_error = ""
         self._started_ns = 0
         self._stopped_ns = 0
-        self.publisher = command_publisher(transport, profile.action)
+        # On any fault (and at shutdown) publish_safe: zero velocity, or a joint profile's safe_action.
+        self.publisher = self.mapper if joint_action else command_publisher(transport, profile.action)
+        self.publish_safe = self.mapper.publish_safe if joint_action else self._publish_zero
         for name, ingest in self.ingests.items():
+            if self.ingest_process is not None:
+                break  # the ingest process subscribes (ingest.mode=process)
             cfg = profile.streams[name]
             transport.subscribe(cfg.topic, cfg.type, ingest.on_message, reliable=None if cfg.qos is None else cfg.qos == "reliable")
         self.diagnostics = DiagnosticsReporter(self, diagnostics_publisher(transport, DIAGNOSTICS_TOPIC))
@@ -155,6 +173,9 @@ class Daemon:
         self.supervisor: StallSupervisorProcess | None = None
 
     # ------------------------------------------------------------------ lifecycle
+
+    def _publish_zero(self) -> None:
+        self.publisher.publish(self.zero)
 
     def request_stop(self, *_: Any) -> None:
         self.stop_requested.set()
@@ -164,7 +185,8 @@ class Daemon:
         self.supervisor = StallSupervisorProcess(
             self.heartbeat, self.profile.transport, self.profile.action.topic, self.profile.watchdog.stall_timeout_s,
             self.profile.watchdog.supervisor_poll_hz, 1.0 / self.profile.loop.rate_hz,
-            stamped=self.profile.action.output == "twist_stamped", frame_id=self.profile.action.frame_id)
+            stamped=self.profile.action.output == "twist_stamped", frame_id=getattr(self.profile.action, "frame_id", ""),
+            joint_safe=self.mapper.supervisor_safe(self.heartbeat.path) if hasattr(self.mapper, "supervisor_safe") else None)
         if not self.supervisor.wait_ready(timeout_s):
             self.supervisor.stop()
             raise RuntimeError("the stall supervisor process did not start; refusing to drive without it")
@@ -181,6 +203,8 @@ class Daemon:
             self.heartbeat = self.heartbeat or hb.Heartbeat.create()
         elif self.supervisor is None:
             self.start_supervisor()
+        if self.ingest_process is not None and not self.ingest_process.alive():
+            self.ingest_process.start()
         assert self.heartbeat is not None
         beat = self.heartbeat.array
         status = threading.Thread(target=self._status_reporter, name="edgepilot-status", daemon=True)
@@ -231,6 +255,9 @@ class Daemon:
         backend_run = self.backend.run
         action = self.action
         mapper_map = self.mapper.map
+        skip_policy = getattr(self.mapper, "skip_policy", None)  # joint_torques: PD ticks between policy steps
+        between = getattr(self.mapper, "between", None)
+        publish_safe = self.publish_safe
         publish = self.publisher.publish
         zero = self.zero
         injector = self.injector
@@ -272,7 +299,7 @@ class Daemon:
                     if in_grace:
                         hold = True
                     elif required[k]:
-                        wd.raise_fault(ids[0], "no message received since start")
+                        wd.raise_fault(ids[0], s.ingest.missing_detail())
                     inputs_ok = inputs_ok and not required[k]
                 elif s.age_s > max_age[k]:
                     if required[k]:
@@ -294,7 +321,9 @@ class Daemon:
                 # Integrated even while faulted: encoders are absolute, so distance stays right across a fault.
                 odo.update(jpos[li], jpos[ri], isamp[2], loop.last_gap_ns * 1e-9 if tick > 0 else 0.0)
             command = zero
-            if inputs_ok:
+            if inputs_ok and skip_policy is not None and skip_policy():
+                command = between()  # the daemon's PD loop on this tick's joint state, targets held
+            elif inputs_ok:
                 obs = build()
                 np.copyto(model_input, obs)
                 d = float(np.dot(model_input, model_input))
@@ -335,7 +364,7 @@ class Daemon:
                         newest = s.stamp_ns
                 latency_ns[slot] = clock() - newest
             else:
-                publish(zero)
+                publish_safe()
                 self.zero_commands += 1
                 if cal is not None:
                     cal.record_zero(now, tick)
@@ -359,7 +388,7 @@ class Daemon:
     def _shutdown(self, beat: np.ndarray) -> None:
         # Zero first, everything else after: on a robot the stop command matters more than a tidy exit.
         for _ in range(3):
-            self.publisher.publish(self.zero)
+            self.publish_safe()
             self.zero_commands += 1
             time.sleep(0.005)
         self._stopped_ns = self.clock_ns()
@@ -370,6 +399,8 @@ class Daemon:
         self.diagnostics.stop()
         if self.supervisor is not None:
             self.supervisor.stop()
+        if self.ingest_process is not None:
+            self.ingest_process.stop()  # and copies its received/dropped counts for the summary
         if self.calibration is not None:
             self.calibration.stop()  # drains the residual queue and closes the MCAP file
         self._say(logging.INFO, "stopped; published zero velocity", {"EDGEPILOT_EVENT": "stopped"})
@@ -377,12 +408,16 @@ class Daemon:
 
     def close(self) -> None:
         self.transport.close()
+        if self.ingest_process is not None:
+            self.ingest_process.close()
         self.backend.close()
         self.notifier.close()
         if self.status_writer is not None:
             self.status_writer.remove()  # no file: `edgepilot status` says the daemon is not running
         if self.heartbeat is not None:
             self.heartbeat.unlink()
+        if hasattr(self.mapper, "close"):
+            self.mapper.close()  # joint profiles: the supervisor's pose file
 
     # ------------------------------------------------------------------ reporting
 

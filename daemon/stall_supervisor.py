@@ -39,7 +39,8 @@ class StallSupervisorProcess:
     """Starts and stops the supervisor child for a daemon (daemon side)."""
 
     def __init__(self, heartbeat: hb.Heartbeat, transport: TransportConfig, topic: str, stall_timeout_s: float,
-                 poll_hz: float, zero_period_s: float, *, stamped: bool = False, frame_id: str = "base_link") -> None:
+                 poll_hz: float, zero_period_s: float, *, stamped: bool = False, frame_id: str = "base_link",
+                 joint_safe: tuple[tuple[str, ...], str, Path | None] | None = None) -> None:
         self.heartbeat = heartbeat
         heartbeat.array[hb.DAEMON_PID] = os.getpid()
         cmd = [
@@ -54,6 +55,11 @@ class StallSupervisorProcess:
         ]
         if stamped:  # the command topic carries TwistStamped: a Twist writer would be a different DDS topic type
             cmd += ["--stamped", "--frame-id", frame_id]
+        if joint_safe is not None:  # joint profile: (joints, message, pose file or None for zero torque)
+            joints, message, pose = joint_safe
+            cmd += ["--joints", ",".join(joints), "--joint-message", message]
+            if pose is not None:
+                cmd += ["--pose-file", str(pose)]
         # start_new_session: a Ctrl-C or SIGSTOP aimed at the daemon's process
         # group must not reach the process that is supposed to catch it.
         self.process = subprocess.Popen(cmd, start_new_session=True)
@@ -90,14 +96,24 @@ def _alive(pid: int) -> bool:
 
 
 def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s: float, poll_hz: float,
-              zero_period_s: float, daemon_pid: int, *, stamped: bool = False, frame_id: str = "base_link") -> int:
+              zero_period_s: float, daemon_pid: int, *, stamped: bool = False, frame_id: str = "base_link",
+              joints: tuple[str, ...] = (), joint_message: str = "float64_multi_array",
+              pose_file: Path | None = None) -> int:
     from .transport.factory import make_transport
 
     beat = hb.Heartbeat(heartbeat_path, create=False)
     a = beat.array
     transport = make_transport(TransportConfig(kind="dds", domain_id=domain_id))
-    publisher = transport.twist_publisher(topic, stamped=stamped, frame_id=frame_id)
+    publisher = transport.twist_publisher(topic, stamped=stamped, frame_id=frame_id) if not joints else None
     zero = np.zeros(6)
+    if joints:
+        # Joint profile: the safe action instead of a zero twist. With a pose file (joint_positions), the pose the
+        # daemon last published while healthy (it keeps the file current: a hold); without one (joint_torques),
+        # zero torque: this process has no joint state to damp with.
+        from .transport.outputs import joint_target_publisher
+
+        publisher = joint_target_publisher(transport, topic, joints, joint_message)  # type: ignore[arg-type]
+        zero = np.memmap(pose_file, dtype=np.float64, mode="r", shape=(len(joints),)) if pose_file else np.zeros(len(joints))
     stop = False
 
     def on_term(_sig: int, _frame: object) -> None:
@@ -160,10 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--daemon-pid", type=int, required=True)
     p.add_argument("--stamped", action="store_true", help="publish geometry_msgs/TwistStamped instead of Twist")
     p.add_argument("--frame-id", default="base_link")
+    p.add_argument("--joints", default="", help="joint profile: comma-separated joint names (publish joint targets)")
+    p.add_argument("--joint-message", default="float64_multi_array", choices=("joint_state", "float64_multi_array"))
+    p.add_argument("--pose-file", type=Path, default=None, help="float64 pose the daemon keeps current (hold)")
     a = p.parse_args(argv)
     setup_logging()
     return supervise(a.heartbeat, a.domain_id, a.topic, a.stall_timeout, a.poll_hz, a.zero_period, a.daemon_pid,
-                     stamped=a.stamped, frame_id=a.frame_id)
+                     stamped=a.stamped, frame_id=a.frame_id, joints=tuple(j for j in a.joints.split(",") if j),
+                     joint_message=a.joint_message, pose_file=a.pose_file)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,10 @@ class StreamIngest:
     def _ingest(self, msg: Any) -> None:
         raise NotImplementedError
 
+    def missing_detail(self) -> str:
+        """Why the stream has no sample yet (the ``missing:<stream>`` fault's detail)."""
+        return "no message received since start"
+
 
 class MalformedMessage(ValueError):
     pass
@@ -164,6 +168,12 @@ class JointStateIngest(StreamIngest):
         self.unknown_joint_messages = 0
         self.ignored_joints: set[str] = set()
         self.partial_messages = 0
+
+    def missing_detail(self) -> str:
+        unheard = [j for j, t in zip(self.config.joints, self._heard_ns) if t < 0]
+        if self.received and unheard:  # messages come, but never with these joints: a name mismatch, most often
+            return f"joints never published: {unheard}"
+        return "no message received since start"
 
     def _map_names(self, names: Any) -> tuple[np.ndarray, np.ndarray, int]:
         if names.__class__ is list and names == self._cached_names:
@@ -337,6 +347,20 @@ def fields_read(profile: Profile, stream: str) -> frozenset[str]:
             reads.add("position" if t.kind == "joint_position" else "velocity")
         elif isinstance(t, ImuTerm) and t.stream == stream:
             reads.add("angular_velocity" if t.kind == "imu_angular_velocity" else "linear_acceleration")
+    for t in profile.observation.terms:  # joint-policy terms (daemon/joint_policy_config.py)
+        kind = getattr(t, "kind", "")
+        if getattr(t, "stream", None) == stream:
+            if kind == "joint_position_relative":
+                reads.add("position")
+            elif kind == "joint_velocity_policy":
+                reads.add("velocity")
+            elif kind == "base_angular_velocity":
+                reads.add("angular_velocity")
+            elif kind == "projected_gravity":
+                reads.add("orientation")
+    action = profile.action
+    if getattr(action, "stream", None) == stream and getattr(action, "output", "") == "joint_torques":
+        reads |= {"position", "velocity"}  # the daemon's PD loop
     o = profile.odometry
     if o is not None:
         if o.joint_stream == stream:
