@@ -1,0 +1,1 @@
+"""The usual design, for comparison: the seed document's ``AIDeploymentNode`` over the same DDS transport."""

@@ -1,0 +1,139 @@
+"""Loop timing, end-to-end latency and overhead at 500 Hz under full sensor load, ours vs the baseline.
+
+For each system (the daemon as ``edgepilot run`` runs it, the daemon with the cheap in-process tuning of
+:func:`bench.daemon_runner.apply_tuning`, and the seed's ``AIDeploymentNode``) one run is:
+
+1. this process subscribes to /cmd_vel (:class:`bench.command_probe.CommandProbe`);
+2. :mod:`bench.sensor_load` starts in its own process: JointState 1 kHz, Imu 1 kHz, Image 640x480 rgb8 30 Hz;
+3. the system starts in its own process and runs for ``duration`` seconds at 500 Hz;
+4. the first ``WARMUP_S`` seconds of ticks are dropped (start-up hold, JIT-less warm caches, DDS discovery).
+
+Jitter: the deviation of each tick-start interval from the period, |start[k] - start[k-1] - period|, the same
+for every system (the baseline's timer drifts, so lateness against an absolute schedule would grow without
+bound for it; that drift shows in ``rate_hz`` instead). For the daemon, lateness against its own absolute
+deadlines is reported too. Overruns: intervals longer than 1.5 periods. Overhead: tick duration minus the
+backend's inference time, per tick. Latency: see :mod:`bench.command_probe`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .command_probe import CommandProbe, latencies_ns
+
+RATE_HZ = 500.0
+WARMUP_S = 1.5
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bench_profile(directory: Path, ingest_mode: str = "in_process") -> Path:
+    """The example profile at 500 Hz with the benchmark's streams (640x480 camera, 1 kHz joints and IMU)."""
+    from edgepilot.daemon.config import default_profile_path
+
+    d = yaml.safe_load(default_profile_path().read_text())
+    d["name"] = "diffbot-bench-500hz"
+    d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
+    d["loop"]["rate_hz"] = RATE_HZ
+    d["streams"]["joint_states"]["rate_hz"] = 1000
+    d["streams"]["imu"]["rate_hz"] = 1000
+    d["streams"]["camera"].update(rate_hz=30, width=640, height=480, max_age_s=0.3)
+    d["watchdog"]["startup_grace_s"] = 5.0
+    d["ingest"] = {"mode": ingest_mode}
+    p = directory / f"bench_profile_{ingest_mode}.yaml"
+    p.write_text(yaml.safe_dump(d))
+    return p
+
+
+def _pct_us(ns: np.ndarray) -> dict[str, float]:
+    if ns.size == 0:
+        return {"p50": float("nan"), "p99": float("nan"), "max": float("nan"), "n": 0}
+    p50, p99 = np.percentile(ns, [50, 99])
+    return {"p50": round(float(p50) / 1e3, 2), "p99": round(float(p99) / 1e3, 2), "max": round(float(ns.max()) / 1e3, 2),
+            "n": int(ns.size)}
+
+
+
+def run_once(system: str, duration_s: float, workdir: Path, profile: Path) -> dict:
+    """One run of ``system`` under the full sensor load; figures + raw arrays.
+
+    ``ours``: the daemon as shipped (callbacks on DDS threads in its process); ``ours_tuned``: plus
+    :func:`bench.daemon_runner.apply_tuning`; ``ours_process``: ``ingest: {mode: process}`` (callbacks in a
+    child process writing shared-memory rings) plus the same tuning; ``baseline``: bench/baseline.
+    """
+    if system == "ours_process":
+        profile = bench_profile(workdir, "process")
+    domain = random.SystemRandom().randint(100, 200)
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    probe = CommandProbe(domain)
+    toggles_path = workdir / f"toggles-{system}.npy"
+    run_path = workdir / f"run-{system}.npz"
+    load = subprocess.Popen([sys.executable, "-m", "bench.sensor_load", "--domain-id", str(domain), "--duration",
+                             str(duration_s + 30), "--out", str(toggles_path)], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    load_avg_before = os.getloadavg()
+    try:
+        time.sleep(0.5)
+        if system == "baseline":
+            cmd = [sys.executable, "-m", "bench.baseline", "--domain-id", str(domain), "--duration", str(duration_s),
+                   "--rate-hz", str(RATE_HZ), "--out", str(run_path)]
+        else:
+            cmd = [sys.executable, "-m", "bench.daemon_runner", "--config", str(profile), "--domain-id", str(domain),
+                   "--duration", str(duration_s), "--out", str(run_path)] + (["--tuning"] if system in ("ours_tuned", "ours_process") else [])
+        sysp = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=duration_s + 60)
+        if sysp.returncode != 0:
+            raise RuntimeError(f"{system} failed ({sysp.returncode}): {sysp.stderr[-2000:]}")
+        sys_summary = json.loads(sysp.stdout.strip().splitlines()[-1])
+    finally:
+        load.terminate()
+        out, err = load.communicate(timeout=30)
+        probe.close()
+    load_avg_after = os.getloadavg()
+    load_rates = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"error": err[-500:]}
+    toggles = np.load(toggles_path)[0]
+    cmd_t, cmds = probe.arrays()
+    r = np.load(run_path)
+    start = r["start_ns"]
+    period = int(r["period_ns"])
+    keep = start >= start[0] + int(WARMUP_S * 1e9) if start.size else np.zeros(0, bool)
+    s = start[keep]
+    intervals = np.diff(s)
+    jitter = np.abs(intervals - period)
+    dur = r["duration_ns"][keep]
+    inf = r["inference_ns"][keep]
+    ran = inf > 0
+    overhead = dur[ran] - inf[ran]
+    skip_ns = int(cmd_t[0] + WARMUP_S * 1e9) if cmd_t.size else 0
+    lat = latencies_ns(toggles, cmd_t, cmds, skip_ns)
+    res = {
+        "system": system,
+        "duration_s": duration_s,
+        "rate_hz": round((s.size - 1) * 1e9 / (s[-1] - s[0]), 2) if s.size > 1 else 0.0,
+        "jitter_us": _pct_us(jitter),
+        "overruns": int((intervals > 1.5 * period).sum()),
+        "ticks": int(s.size),
+        "overhead_us": _pct_us(overhead),
+        "inference_us": _pct_us(inf[ran]),
+        "tick_duration_us": _pct_us(dur),
+        "e2e_latency_us": _pct_us(lat),
+        "sensor_load_hz": load_rates,
+        "loadavg_1_5_15": {"before": [round(x, 2) for x in load_avg_before], "after": [round(x, 2) for x in load_avg_after]},
+    }
+    if "lateness_ns" in r:
+        res["lateness_us"] = _pct_us(r["lateness_ns"][keep])
+        res["deadline_misses"] = int(sys_summary.get("deadline_misses", -1))
+        res["streams"] = {k: {"received": v["received"], "dropped": v["dropped"]} for k, v in sys_summary["streams"].items()}
+        res["tuning"] = sys_summary.get("tuning", {})
+    else:
+        res["baseline"] = sys_summary
+    res["_raw"] = {"jitter_ns": jitter, "latency_ns": lat}
+    return res

@@ -1,0 +1,218 @@
+"""Sensor ingest in its own process (profile ``ingest: {mode: process}``), writing into shared-memory rings.
+
+Why: in one process the transport's callbacks and the control loop share one
+interpreter lock, so a loop waking for its deadline waits for whatever
+callback holds it (bench/loop_under_load.py measures it). With this mode the
+daemon's process keeps no subscription at all: a child process owns the
+DDS subscriptions and the ingests, and writes every sample into the same
+:class:`~.ring_buffer.RingBuffer` layout the loop reads, placed in one
+memory-mapped file under /dev/shm (a plain file, as in :mod:`.heartbeat`:
+``multiprocessing.shared_memory``'s resource tracker would unlink it when
+either process exits). The loop's side is unchanged: its stream snapshots
+read those rings.
+
+Safety: the watchdog does not depend on the child. If the ingest process
+dies or hangs, its streams stop updating, go stale, and the loop zeroes the
+command (stale-stream faults); if the loop's process stalls, the stall
+supervisor (its own process) zeroes it. The child exits when the daemon's
+process is gone (parent-death signal, and a poll of its parent pid).
+
+File layout (int64 words; offsets in bytes): 0: magic, ready flag, child
+pid, stream count; 64: per stream (received, dropped) counters, updated by
+the child every ``COUNTER_PERIOD_S``; then one ring per stream, each at a
+64-byte aligned offset, in the profile's stream order.
+
+Limits: the integrity checks (``value_range``, ``max_identical_s``, stamp
+and rate limits) keep state on both sides of a message, so a profile that
+sets them cannot use this mode (refused at load, see config.IngestConfig);
+only the ``dds`` transport is supported (replay and rclpy bring their own
+clocks or executors).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import mmap
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+import numpy as np
+
+from .ring_buffer import RingBuffer
+
+if TYPE_CHECKING:
+    from .config import Profile
+    from .streams import StreamIngest
+
+_MAGIC = 0x4550_494E_4745_5354  # "EPINGEST"
+_MAGIC_W, _READY_W, _PID_W, _COUNT_W = 0, 1, 2, 3
+_COUNTERS_OFFSET = 64
+COUNTER_PERIOD_S = 0.05
+
+
+def _align(n: int, a: int = 64) -> int:
+    return (n + a - 1) // a * a
+
+
+def _layout(ingests: Mapping[str, StreamIngest]) -> tuple[list[int], int]:
+    n = len(ingests)
+    offset = _align(_COUNTERS_OFFSET + 16 * n)
+    offsets = []
+    for ing in ingests.values():
+        r = ing.ring
+        offsets.append(offset)
+        offset = _align(offset + RingBuffer.nbytes(r.capacity, r.shape, r.dtype))
+    return offsets, offset
+
+
+class _SharedRings:
+    """The mapped file: header, counters, and the rings placed into ``ingests`` (their ``ring`` is replaced)."""
+
+    def __init__(self, path: Path, ingests: Mapping[str, StreamIngest], create: bool) -> None:
+        offsets, total = _layout(ingests)
+        self.path = path
+        if create:
+            with open(path, "r+b") as f:
+                os.ftruncate(f.fileno(), total)  # zero-filled: each RingBuffer writes its header on first use
+        with open(path, "r+b") as f:
+            self._mm = mmap.mmap(f.fileno(), total)
+        words = np.frombuffer(self._mm, np.int64, count=(_COUNTERS_OFFSET + 16 * len(ingests)) // 8)
+        self.header = words[:8]
+        self.counters = words[8:].reshape(len(ingests), 2)
+        if create:
+            self.header[_COUNT_W] = len(ingests)
+            self.header[_MAGIC_W] = _MAGIC
+        elif self.header[_MAGIC_W] != _MAGIC or self.header[_COUNT_W] != len(ingests):
+            raise RuntimeError(f"{path} does not hold the ingest rings of this profile")
+        self.rings: list[RingBuffer] = []
+        for off, ing in zip(offsets, ingests.values()):
+            old = ing.ring
+            view = memoryview(self._mm)[off:off + RingBuffer.nbytes(old.capacity, old.shape, old.dtype)]
+            ring = RingBuffer(old.capacity, old.shape, old.dtype, buffer=view)
+            view.release()  # the ring keeps its own export of the map
+            ing.ring = ring
+            self.rings.append(ring)
+
+    def close(self) -> None:
+        for r in self.rings:
+            r.close()
+        self.rings = []
+        self.header = self.counters = None  # type: ignore[assignment]
+        try:
+            self._mm.close()
+        except BufferError:  # a view still held elsewhere (a snapshot's ring): the map goes with the process
+            pass
+
+
+class IngestProcess:
+    """The daemon's side: creates the shared rings (moving ``ingests``' rings into them), starts and stops the child."""
+
+    def __init__(self, profile: Profile, ingests: Mapping[str, StreamIngest]) -> None:
+        self.profile = profile
+        self.ingests = ingests
+        base = Path("/dev/shm") if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK) else Path(tempfile.gettempdir())
+        fd, name = tempfile.mkstemp(prefix="edgepilot-ingest-", dir=base)
+        os.close(fd)
+        self.path = Path(name)
+        self.shared = _SharedRings(self.path, ingests, create=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        """Start the child and wait until its subscriptions exist; RuntimeError if it does not come up."""
+        spec = self.path.with_name(self.path.name + ".profile.json")
+        spec.write_text(json.dumps({"profile": self.profile.model_dump(mode="json"), "base_dir": str(self.profile.base_dir),
+                                    "parent_pid": os.getpid()}))
+        self.proc = subprocess.Popen([sys.executable, "-m", "edgepilot.daemon.ingest_process", str(self.path), str(spec)])
+        deadline = time.monotonic() + timeout_s
+        while self.shared.header[_READY_W] != 1:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the ingest process did not start (exit code {self.proc.poll()})")
+            time.sleep(0.01)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def sync_counters(self) -> None:
+        """Copy the child's received/dropped counts into the loop side's ingests (for the summary)."""
+        if self.shared.counters is None:
+            return
+        for k, ing in enumerate(self.ingests.values()):
+            ing.received = int(self.shared.counters[k, 0])
+            ing.dropped = int(self.shared.counters[k, 1])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.sync_counters()
+
+    def close(self) -> None:
+        self.stop()
+        self.shared.close()
+        for p in (self.path, self.path.with_name(self.path.name + ".profile.json")):
+            p.unlink(missing_ok=True)
+
+
+def _die_with_parent() -> None:
+    try:  # Linux: SIGTERM when the daemon's process dies, even by SIGKILL
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+def child_main(shm_path: str, spec_path: str) -> int:
+    """The ingest process: subscribe every stream of the profile and write into the shared rings."""
+    _die_with_parent()
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the daemon, which stops this process itself
+    from .config import Profile
+    from .streams import make_ingest
+    from .transport.dds import DdsTransport
+
+    spec = json.loads(Path(spec_path).read_text())
+    parent = int(spec["parent_pid"])
+    profile = Profile.model_validate({**spec["profile"], "base_dir": Path(spec["base_dir"])})
+    ingests = {name: make_ingest(name, cfg, None, profile) for name, cfg in profile.streams.items()}
+    shared = _SharedRings(Path(shm_path), ingests, create=False)
+    transport = DdsTransport(profile.transport.domain_id)
+    for name, ing in ingests.items():
+        cfg = profile.streams[name]
+        transport.subscribe(cfg.topic, cfg.type, ing.on_message, reliable=None if cfg.qos is None else cfg.qos == "reliable")
+    shared.header[_PID_W] = os.getpid()
+    shared.header[_READY_W] = 1
+    counters = shared.counters
+    streams = list(ingests.values())
+    try:
+        while not stop and os.getppid() == parent:
+            for k, ing in enumerate(streams):
+                counters[k, 0] = ing.received
+                counters[k, 1] = ing.dropped
+            time.sleep(COUNTER_PERIOD_S)
+    finally:
+        transport.close()
+        for k, ing in enumerate(streams):
+            counters[k, 0] = ing.received
+            counters[k, 1] = ing.dropped
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1], sys.argv[2]))
