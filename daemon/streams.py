@@ -387,7 +387,7 @@ class StreamSnapshot:
     until the first sample arrives; ``age_s`` is the receipt age at the tick.
     """
 
-    __slots__ = ("name", "ingest", "ring", "sample", "stamp_ns", "age_s", "finite", "_flat", "_check_finite")
+    __slots__ = ("name", "ingest", "ring", "sample", "stamp_ns", "age_s", "finite", "_flat", "_check_finite", "_isfinite")
 
     def __init__(self, ingest: StreamIngest) -> None:
         self.name = ingest.name
@@ -399,13 +399,15 @@ class StreamSnapshot:
         self.age_s = float("inf")
         self.finite = True
         self._check_finite = self.sample.dtype.kind == "f" and not ingest.nonfinite_is_data
+        self._isfinite = np.zeros(self._flat.shape, dtype=bool)
 
     def refresh(self, now_ns: int) -> None:
         stamp = self.ring.read_latest(self.sample)
         self.stamp_ns = stamp
         self.age_s = (now_ns - stamp) * 1e-9 if stamp >= 0 else float("inf")
         if self._check_finite:
-            # A NaN or Inf anywhere makes the dot product non-finite; one pass, no temporaries.
-            s = float(np.dot(self._flat, self._flat))
-            self.finite = s == s and s != float("inf")
+            # Element-wise into a preallocated mask: no temporaries, and no false alarm from a large but finite
+            # value overflowing a sum of squares.
+            np.isfinite(self._flat, out=self._isfinite)
+            self.finite = bool(self._isfinite.all())
         # Integer images cannot hold NaN.
