@@ -22,7 +22,10 @@ pytestmark = pytest.mark.integration
 def test_joint_targets_drive_and_latency_delays_delivery(dds_domain: int) -> None:
     robot_tx, other = DdsTransport(dds_domain), DdsTransport(dds_domain)
     model = SensorModel(imu=ImuModel(latency_s=0.02))
-    node = RobotNode(robot_tx, DiffDriveSim(SimParams(), np.random.default_rng(0)), (5.0, 0.0), verbose=False,
+    # The ray-cast camera: a GL context made on this test's thread would outlive it in the pytest process and can
+    # deadlock the next one made on the main thread (test_sim_robot). The rig renders on one thread per process.
+    sim = DiffDriveSim(SimParams(), np.random.default_rng(0), render_backend="raycast")
+    node = RobotNode(robot_tx, sim, (5.0, 0.0), verbose=False,
                      sensor_model=model, joint_command_topic="/wheel_velocity_controller/commands")
     delays: list[float] = []
 
