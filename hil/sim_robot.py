@@ -151,7 +151,11 @@ class DiffDriveSim:
             ``None`` (fresh entropy).
         render_backend: ``"auto"`` (try ``mujoco.Renderer`` over EGL, fall back
             to the ray caster if no GL context can be made), ``"gl"`` (renderer
-            only) or ``"raycast"`` (ray caster only).
+            only) or ``"raycast"`` (ray caster only). ``None`` (the default)
+            takes ``$EDGEPILOT_SIM_RENDER`` if set, else ``"auto"``: the test
+            suite sets it to ``raycast`` because EGL contexts made on worker
+            threads of one process were seen to deadlock a later context on
+            another thread of the same process.
         model_path: the MJCF file; defaults to ``hil/robots/diffbot.xml``.
 
     The robot starts (and :meth:`reset` puts it) at the world origin facing +x.
@@ -166,9 +170,11 @@ class DiffDriveSim:
         params: SimParams | None = None,
         rng: np.random.Generator | int | None = None,
         *,
-        render_backend: RenderBackend = "auto",
+        render_backend: RenderBackend | None = None,
         model_path: str | Path = MODEL_PATH,
     ) -> None:
+        if render_backend is None:
+            render_backend = os.environ.get("EDGEPILOT_SIM_RENDER", "auto")  # type: ignore[assignment]
         if render_backend not in ("auto", "gl", "raycast"):
             raise ValueError(f"render_backend must be 'auto', 'gl' or 'raycast', got {render_backend!r}")
         self.params = params if params is not None else SimParams()

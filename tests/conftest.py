@@ -16,6 +16,10 @@ import pytest
 
 LOOPBACK_CONFIG = Path(__file__).resolve().parents[1] / "daemon" / "transport" / "cyclonedds_loopback.xml"
 os.environ["CYCLONEDDS_URI"] = LOOPBACK_CONFIG.as_uri()
+# Simulated robots running on worker threads of the test process render their camera by ray casting: EGL
+# contexts made on several threads of one process were seen to deadlock. The GL renderer is tested on the
+# main thread (tests/hil/test_sim_robot.py) and by the demo test in its own processes.
+os.environ["EDGEPILOT_SIM_RENDER"] = "raycast"
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,8 +13,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_reaches_goal_with_no_fault() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "EDGEPILOT_SIM_RENDER"}  # the demo as users get it: GL camera
     proc = subprocess.run([sys.executable, "-m", "edgepilot", "demo", "--duration", "40", "--json"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=env)
     assert proc.stdout.strip(), proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert proc.returncode == 0, proc.stderr[-3000:]

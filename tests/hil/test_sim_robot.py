@@ -151,7 +151,7 @@ def test_reset_restores_the_start() -> None:
 
 
 def test_camera_image() -> None:
-    sim = DiffDriveSim()
+    sim = DiffDriveSim(render_backend="auto")  # GL where a context can be made (main thread), else ray casting
     img = sim.camera_rgb()
     assert sim.render_backend in ("gl", "raycast")
     assert img.shape == (48, 64, 3) and img.dtype == np.uint8
