@@ -71,9 +71,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"edgepilot calibrate export-randomization: {err}", file=sys.stderr)
         return 2
     if args.output:
-        from .fit_report import _atomic_text
+        from edgepilot.atomic_file import write_text_atomic
 
-        _atomic_text(Path(args.output), text)
+        write_text_atomic(Path(args.output), text)
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)

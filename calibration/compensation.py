@@ -34,7 +34,6 @@ off the loop thread and swaps the reference in one assignment.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -203,12 +202,9 @@ def write_compensation(path: str | Path, comp: CompensationFile, header: str = "
     path = Path(path)
     data = comp.model_dump(mode="json", exclude_none=True)
     text = (header + "\n" if header else "") + yaml.safe_dump(data, sort_keys=False)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    from edgepilot.atomic_file import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 # --------------------------------------------------------------------------- applied in the loop

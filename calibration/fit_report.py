@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
+from edgepilot.atomic_file import write_text_atomic
+
 from .fit import FitResult
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_plots(result: FitResult, out_dir: Path) -> list[Path]:
@@ -129,5 +121,5 @@ def write_report(result: FitResult, out_dir: Path, compensation_path: Path, plot
         lines += ["", "## Notes", ""] + [f"- {n}" for n in result.notes]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     path = out_dir / "report.md"
-    _atomic_text(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path

@@ -23,24 +23,16 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgepilot.atomic_file import write_bytes_atomic
+
 from .residual_logs import LogError, read_logs
 
 FORMAT = "edgepilot-int8-calibration/1"
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def capture_batches(logs: list[str | Path], out_dir: str | Path, batch_size: int = 32, max_batches: int | None = None,
@@ -77,7 +69,7 @@ def capture_batches(logs: list[str | Path], out_dir: str | Path, batch_size: int
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(batch, dtype=np.float32))
         name = f"{input_name}_{b:05d}.npy"
-        _atomic_bytes(out / name, buf.getvalue())
+        write_bytes_atomic(out / name, buf.getvalue())
         files.append(name)
     manifest = {
         "format": FORMAT,
@@ -88,5 +80,5 @@ def capture_batches(logs: list[str | Path], out_dir: str | Path, batch_size: int
         "profile": profile.name,
         "sources": [str(s.path) for s in segs],
     }
-    _atomic_bytes(out / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+    write_bytes_atomic(out / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest

@@ -21,12 +21,9 @@ def use_loopback_dds(config: Path | None = None) -> None:
 
 
 def _write_json_atomic(path: Path, data: object) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    from edgepilot.atomic_file import write_json_atomic
+
+    write_json_atomic(path, data)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -10,31 +10,13 @@ as not covered.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
+from edgepilot.atomic_file import write_json_atomic, write_text_atomic
+
 from .measure import ScenarioResult
 from .scenario import FAULT_CLASSES
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def fault_matrix(results: list[ScenarioResult]) -> dict[str, dict[str, Any]]:
@@ -146,5 +128,5 @@ def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     j, m = out_dir / "report.json", out_dir / "report.md"
     write_json_atomic(j, report)
-    _write_text_atomic(m, markdown(report))
+    write_text_atomic(m, markdown(report))
     return j, m

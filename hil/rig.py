@@ -411,7 +411,7 @@ def run_scenario(scenario: Scenario, options: RigOptions) -> tuple[ScenarioResul
 
 
 def _write_outputs(record: RunRecord, result: ScenarioResult, trace: dict[str, list[float]], out: Path) -> None:
-    from .report import write_json_atomic
+    from edgepilot.atomic_file import write_json_atomic
     from .timeline_plot import plot_timeline
 
     name = record.scenario.name

@@ -17,9 +17,7 @@ duplicate, reorder, break, delay or flood its messages).
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
 import threading
 import time
@@ -303,12 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'goal reached' if result['goal_reached'] else 'goal NOT reached'}: final distance {result['final_distance_m']} m",
           flush=True)
     if a.result_json:
-        tmp = a.result_json.with_name(a.result_json.name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, a.result_json)
+        from edgepilot.atomic_file import write_json_atomic
+
+        write_json_atomic(a.result_json, result)
     return 0 if result["goal_reached"] else 1
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from cyclonedds.core import DDSException, InstanceState, Listener, Qos, Policy, SampleState, ViewState

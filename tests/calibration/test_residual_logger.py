@@ -74,7 +74,6 @@ def test_logger_falling_behind_counts_lost_records_and_never_blocks_the_tap(tmp_
 def test_residuals_are_measured_minus_predicted_and_logged(tmp_path: Path) -> None:
     profile, snaps, cmd, obs, tap, logger = _rig(tmp_path)
     js, imu = snaps["joint_states"].sample, snaps["imu"].sample
-    sent = np.zeros(6)
     cmd[0], cmd[5] = 0.2, 0.5  # ideal wheels: (0.2 -/+ 0.075) / 0.05 = 2.5, 5.5 rad/s; gyro 0.5 rad/s
     for k in range(200):
         js[1] = (2.5 + 0.1, 5.5 - 0.1)  # a 0.1 rad/s steering offset

@@ -13,7 +13,6 @@ import tracemalloc
 from itertools import repeat
 from types import SimpleNamespace as NS
 
-import numpy as np
 import pytest
 import yaml
 from hypothesis import given, settings

@@ -1,4 +1,4 @@
-"""Files replaced atomically (temp file in the same folder, fsync, rename, fsync the folder) and advisory locks.
+"""Files replaced atomically — every file edgepilot writes goes through here (temp file in the same folder, fsync, rename, fsync the folder) and advisory locks.
 
 A reader sees either the old file or the new one, never a half-written one,
 even across a power cut in the middle of an engine build.
@@ -7,6 +7,7 @@ even across a power cut in the middle of an engine build.
 from __future__ import annotations
 
 import errno
+import json
 import fcntl
 import os
 import secrets
@@ -57,6 +58,10 @@ def write_bytes_atomic(path: Path, data: bytes | memoryview) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode())
+
+
+def write_json_atomic(path: Path, data: object, indent: int | None = 2) -> None:
+    write_text_atomic(path, json.dumps(data, indent=indent))
 
 
 class LockBusy(OSError):
