@@ -39,9 +39,10 @@ from typing import Any, Literal, Mapping
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edgepilot.daemon.config import Profile, ProfileError
+from edgepilot.daemon.config_base import StrictModel, require_finite
 
 from .fields import FieldError, resolve_stream_field
 
@@ -54,17 +55,7 @@ class CompensationError(ProfileError):
     """A compensation file that cannot be used; the message names the field and the fix."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _finite(v: float) -> float:
-    if not math.isfinite(v):
-        raise ValueError(f"{v} is not a finite number")
-    return v
-
-
-class SensorBias(_Strict):
+class SensorBias(StrictModel):
     """A constant offset on one sensor field, in the field's unit; the daemon subtracts it from the raw value."""
 
     field: str = Field(description="Sensor field, e.g. imu.angular_velocity.z or joint.left_wheel_joint.velocity.")
@@ -74,10 +65,10 @@ class SensorBias(_Strict):
     @field_validator("bias")
     @classmethod
     def _bias_finite(cls, v: float) -> float:
-        return _finite(v)
+        return require_finite(v)
 
 
-class ActionBias(_Strict):
+class ActionBias(StrictModel):
     """The robot achieves ``command + bias`` on this Twist field (m/s or rad/s); the daemon sends ``command - bias``."""
 
     field: TwistField
@@ -87,15 +78,15 @@ class ActionBias(_Strict):
     @field_validator("bias")
     @classmethod
     def _bias_finite(cls, v: float) -> float:
-        return _finite(v)
+        return require_finite(v)
 
 
-class OdometryCorrection(_Strict):
+class OdometryCorrection(StrictModel):
     wheel_radius_scale: float = Field(default=1.0, gt=0.5, lt=2.0, description="True radius / profile radius.")
     stderr: float | None = Field(default=None, ge=0)
 
 
-class NoiseInjection(_Strict):
+class NoiseInjection(StrictModel):
     """Deliberate sensor noise at deployment (robustness tests). Off unless ``enabled``."""
 
     enabled: bool = False
@@ -103,7 +94,7 @@ class NoiseInjection(_Strict):
     seed: int = Field(default=0, ge=0)
 
 
-class CompensationFile(_Strict):
+class CompensationFile(StrictModel):
     """``compensation.yaml``. Units: each field's own (rad/s, m/s, m/s^2, rad); seconds for latency."""
 
     version: Literal[1] = 1

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from edgepilot.calibration.residuals_config import ResidualsConfig
 
+from .config_base import ScaledTermBase, StrictModel
 from .joint_policy_config import (BaseAngularVelocityTerm, GaitPhaseTerm, JointActionConfig, JointPositionRelativeTerm,
                                   JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm, VelocityCommandTerm,
                                   LEGGED_TERMS, check_joint_policy, legged_term_size)
@@ -31,12 +32,6 @@ from .joint_policy_config import (BaseAngularVelocityTerm, GaitPhaseTerm, JointA
 
 class ProfileError(ValueError):
     """A profile that cannot be used. The message names the field, the value and the fix."""
-
-
-class _Strict(BaseModel):
-    # Unknown keys are almost always typos (``max_age`` for ``max_age_s``); on a
-    # robot a silently ignored limit is a limit that is not enforced.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --------------------------------------------------------------------------- streams
@@ -60,7 +55,7 @@ VALUE_RANGE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-class StreamConfig(_Strict):
+class StreamConfig(StrictModel):
     """One sensor stream the daemon subscribes to.
 
     The stream is stale when its newest sample is older than ``max_age_s``
@@ -157,27 +152,7 @@ class StreamConfig(_Strict):
 # --------------------------------------------------------------------------- observation terms
 
 
-class _TermBase(_Strict):
-    scale: float = Field(default=1.0, description="Multiplier applied after the offset.")
-    offset: float = Field(default=0.0, description="Added to the raw value before scaling.")
-    clip: tuple[float, float] | None = Field(default=None, description="[low, high] applied after scaling.")
-
-    @field_validator("clip")
-    @classmethod
-    def _clip_ordered(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
-        if v is not None and not v[0] < v[1]:
-            raise ValueError(f"clip {list(v)} must be [low, high] with low < high")
-        return v
-
-    @field_validator("scale", "offset")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError(f"{v} is not a finite number")
-        return v
-
-
-class JointTerm(_TermBase):
+class JointTerm(ScaledTermBase):
     """Joint positions (rad) or velocities (rad/s) from a JointState stream, in ``joints`` order (policy order)."""
 
     kind: Literal["joint_position", "joint_velocity"]
@@ -185,7 +160,7 @@ class JointTerm(_TermBase):
     joints: tuple[str, ...] = Field(min_length=1, description="Joint names in the order the policy expects.")
 
 
-class ImuTerm(_TermBase):
+class ImuTerm(ScaledTermBase):
     """IMU angular velocity (rad/s) or linear acceleration (m/s^2), IMU body frame."""
 
     kind: Literal["imu_angular_velocity", "imu_linear_acceleration"]
@@ -193,7 +168,7 @@ class ImuTerm(_TermBase):
     axes: tuple[Literal["x", "y", "z"], ...] = Field(min_length=1, description="Axes, in policy order.")
 
 
-class GoalTerm(_TermBase):
+class GoalTerm(ScaledTermBase):
     """Goal position in the robot's body frame (m), from the daemon's own wheel/gyro odometry.
 
     Two values: x (forward) and y (left) of the goal relative to the robot.
@@ -203,7 +178,7 @@ class GoalTerm(_TermBase):
     goal_xy: tuple[float, float] = Field(description="Goal in the odometry frame (the start pose), m.")
 
 
-class TwistCommandTerm(_TermBase):
+class TwistCommandTerm(ScaledTermBase):
     """A commanded velocity from a Twist input stream (e.g. teleop or a planner on /cmd_vel_in), m/s and rad/s.
 
     One value per listed field, in the order the policy expects.
@@ -221,12 +196,12 @@ ObservationTerm = Annotated[Union[JointTerm, ImuTerm, GoalTerm, TwistCommandTerm
                                   JointVelocityPolicyTerm, LastActionTerm, GaitPhaseTerm], Field(discriminator="kind")]
 
 
-class ObservationConfig(_Strict):
+class ObservationConfig(StrictModel):
     input_name: str = Field(description="Name of the model input the observation feeds.")
     terms: tuple[ObservationTerm, ...] = Field(min_length=1)
 
 
-class OdometryConfig(_Strict):
+class OdometryConfig(StrictModel):
     """Planar odometry integrated each tick: distance from wheel encoders, heading from the gyro."""
 
     joint_stream: str
@@ -239,7 +214,7 @@ class OdometryConfig(_Strict):
 
 # --------------------------------------------------------------------------- engine, action
 
-class EngineConfig(_Strict):
+class EngineConfig(StrictModel):
     """The policy model and how it runs.
 
     ``backend``: ``onnxruntime`` runs the ONNX file directly (default);
@@ -279,14 +254,14 @@ class EngineConfig(_Strict):
 TwistField = Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z"]
 
 
-class TwistChannel(_Strict):
+class TwistChannel(StrictModel):
     field: TwistField
     index: int = Field(ge=0, description="Index in the model's action vector.")
     scale: float = Field(description="Command = action[index] * scale, in m/s or rad/s.")
     limit: float = Field(gt=0, description="Command is clipped to [-limit, limit] (m/s or rad/s).")
 
 
-class ActionConfig(_Strict):
+class ActionConfig(StrictModel):
     output: Literal["twist", "twist_stamped"] = Field(
         default="twist", description="geometry_msgs/Twist, or TwistStamped (header: the transport's clock, frame_id).")
     topic: str = "/cmd_vel"
@@ -311,11 +286,11 @@ ActionOrJointAction = Annotated[Union[Annotated[ActionConfig, Tag("twist")], Ann
                                 Discriminator(_action_kind)]
 
 
-class LoopConfig(_Strict):
+class LoopConfig(StrictModel):
     rate_hz: float = Field(gt=0, le=2000, description="Control loop rate, Hz.")
 
 
-class WatchdogConfig(_Strict):
+class WatchdogConfig(StrictModel):
     """Limits for the faults that zero the command.
 
     ``stall_timeout_s``: the stall supervisor (a separate process) publishes zero
@@ -331,7 +306,7 @@ class WatchdogConfig(_Strict):
     supervisor_poll_hz: float = Field(default=500.0, ge=10, le=5000)
 
 
-class TransportConfig(_Strict):
+class TransportConfig(StrictModel):
     """How messages enter and commands leave (see daemon/transport/).
 
     ``auto``: ``ros2`` when rclpy is importable (a ROS 2 install is sourced), else ``dds``. ``ros2``: an rclpy
@@ -355,7 +330,7 @@ class TransportConfig(_Strict):
         return self
 
 
-class IngestConfig(_Strict):
+class IngestConfig(StrictModel):
     """Where sensor callbacks run (daemon/ingest_process.py). ``in_process``: on the transport's threads in the
     daemon's process. ``process``: in a child process that writes the stream rings in shared memory, so the
     loop's process runs no callbacks (dds transport only; no stream integrity limits)."""
@@ -363,7 +338,7 @@ class IngestConfig(_Strict):
     mode: Literal["in_process", "process"] = "in_process"
 
 
-class Profile(_Strict):
+class Profile(StrictModel):
     """A robot profile. See daemon/profiles/diffbot.yaml for a complete example."""
 
     name: str

@@ -37,39 +37,15 @@ Conventions (what a policy exported from Isaac Lab or legged_gym expects):
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from .config_base import ScaledTermBase, StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _finite(v: float) -> float:
-    if not math.isfinite(v):
-        raise ValueError(f"{v} is not a finite number")
-    return v
-
-
-class _LeggedTermBase(_Strict):
-    scale: float = Field(default=1.0, description="Multiplier applied after the offset.")
-    offset: float = Field(default=0.0, description="Added to the raw value before scaling.")
-    clip: tuple[float, float] | None = Field(default=None, description="[low, high] applied after scaling.")
+class _LeggedTermBase(ScaledTermBase):
     history: int = Field(default=1, ge=1, le=64, description="Ticks stacked, oldest first (module docstring).")
-
-    @field_validator("clip")
-    @classmethod
-    def _clip_ordered(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
-        if v is not None and not v[0] < v[1]:
-            raise ValueError(f"clip {list(v)} must be [low, high] with low < high")
-        return v
-
-    @field_validator("scale", "offset")
-    @classmethod
-    def _finite_numbers(cls, v: float) -> float:
-        return _finite(v)
 
     def values_per_tick(self, action_joints: tuple[str, ...]) -> int:
         raise NotImplementedError
@@ -190,7 +166,7 @@ LEGGED_TERMS = (BaseAngularVelocityTerm, ProjectedGravityTerm, VelocityCommandTe
                 JointVelocityPolicyTerm, LastActionTerm, GaitPhaseTerm)
 
 
-class JointActionConfig(_Strict):
+class JointActionConfig(StrictModel):
     """Joint-target action: the policy's output, one value per ``joints`` entry, becomes joint targets.
 
     ``target_i = clamp(default_i + scale_i * clip(action_i), position_limits_i)`` (rad).

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepilot.atomic_file import pid_alive
+
 from . import heartbeat as hb
 from .config import TransportConfig
 from .journal_logging import LOGGER_NAME, flush_logging, setup_logging
@@ -83,18 +85,6 @@ class StallSupervisorProcess:
             self.process.wait()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); its parent's parent is what tells us it
-    # died: when the daemon exits, this process is reparented.
-    return True
-
-
 def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s: float, poll_hz: float,
               zero_period_s: float, daemon_pid: int, *, stamped: bool = False, frame_id: str = "base_link",
               joints: tuple[str, ...] = (), joint_message: str = "float64_multi_array",
@@ -136,7 +126,7 @@ def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s:
             state = a[hb.STATE]
             if state == hb.STATE_STOPPING:
                 break
-            if os.getppid() != daemon_pid or not _alive(daemon_pid):
+            if os.getppid() != daemon_pid or not pid_alive(daemon_pid):
                 # The daemon is gone (killed, crashed): nothing else will stop the robot.
                 for _ in range(3):
                     publisher.publish(zero)
