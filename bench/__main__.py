@@ -74,14 +74,14 @@ def fusion_section(quick: bool) -> dict:
     return r
 
 
-def loop_section(quick: bool, repeats: int, duration_s: float, raw_out: dict) -> dict:
+def loop_section(quick: bool, repeats: int, duration_s: float, raw_out: dict, systems: tuple[str, ...] = SYSTEMS) -> dict:
     from . import loop_under_load as L
 
     work = Path(tempfile.mkdtemp(prefix="edgepilot-bench-"))
     profile = L.bench_profile(work)
-    per_system: dict[str, list[dict]] = {s: [] for s in SYSTEMS}
+    per_system: dict[str, list[dict]] = {s: [] for s in systems}
     for _ in range(repeats):
-        for s in SYSTEMS:  # interleaved, so a change in machine load hits every system alike
+        for s in systems:  # interleaved, so a change in machine load hits every system alike
             r = L.run_once(s, duration_s, work, profile)
             raw = r.pop("_raw")
             acc = raw_out.setdefault(s, {"jitter_ns": [], "latency_ns": []})
@@ -98,7 +98,7 @@ def loop_section(quick: bool, repeats: int, duration_s: float, raw_out: dict) ->
         ours: {f: _ratio(out["baseline"], out[ours], f) for f in
                ("jitter_us.p50", "jitter_us.p99", "jitter_us.max", "e2e_latency_us.p50", "e2e_latency_us.p99",
                 "overhead_us.p50", "overhead_us.p99", "overruns")}
-        for ours in ("ours", "ours_tuned", "ours_process")}
+        for ours in systems if ours != "baseline" and "baseline" in out}
     return out
 
 
@@ -143,14 +143,14 @@ def targets(res: dict) -> dict:
                     "observation_build's numpy steps and action_map read 0, see fusion.transient_bytes_by_part"}
     if "loop" in res:
         lp = res["loop"]
-        for s in ("ours", "ours_tuned", "ours_process"):
+        for s in (s for s in SYSTEMS if s != "baseline" and s in lp):
             o = lp[s]
             inf = o["inference_us"]["p99"]
             t[f"{s}: jitter_p99_le_200us"] = {"value": o["jitter_us"]["p99"], "met": o["jitter_us"]["p99"] <= 200}
             t[f"{s}: e2e_p99_le_2ms_plus_inference_p99"] = {
                 "value": o["e2e_latency_us"]["p99"], "limit": round(2000 + inf, 1), "met": o["e2e_latency_us"]["p99"] <= 2000 + inf}
             t[f"{s}: overhead_p50_le_100us"] = {"value": o["overhead_us"]["p50"], "met": o["overhead_us"]["p50"] <= 100}
-            r = lp["ratios_baseline_over"][s]["jitter_us.p99"]
+            r = lp["ratios_baseline_over"].get(s, {}).get("jitter_us.p99")
             t[f"{s}: baseline_jitter_p99_ge_5x"] = {"value": r, "met": r is not None and r >= 5}
     return t
 
@@ -162,12 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="short runs, one repeat: a smoke run, not figures to quote")
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     p.add_argument("--loop-seconds", type=float, default=None, help="seconds per loop run (default 15; quick 4)")
+    p.add_argument("--systems", default=",".join(SYSTEMS), help=f"loop section: comma-separated subset of {','.join(SYSTEMS)}")
     p.add_argument("--repeats", type=int, default=None, help="repeats per figure (default 3; quick 1)")
     a = p.parse_args(argv)
     only = [s.strip() for s in a.only.split(",") if s.strip()]
     bad = [s for s in only if s not in SECTIONS]
     if bad:
         p.error(f"--only: unknown section(s) {bad}; choose from {list(SECTIONS)}")
+    systems = tuple(s.strip() for s in a.systems.split(",") if s.strip())
+    if not systems or any(s not in SYSTEMS for s in systems):
+        p.error(f"--systems: choose from {list(SYSTEMS)}, got {a.systems!r}")
     repeats = a.repeats or (1 if a.quick else 3)
     loop_s = a.loop_seconds or (4.0 if a.quick else 15.0)
     res: dict[str, Any] = {
@@ -184,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if "fusion" in only:
         res["fusion"] = fusion_section(a.quick)
     if "loop" in only:
-        res["loop"] = loop_section(a.quick, repeats, loop_s, raw)
+        res["loop"] = loop_section(a.quick, repeats, loop_s, raw, systems)
     if "cold_start" in only:
         res["cold_start"] = cold_section(repeats)
     res["targets"] = targets(res)

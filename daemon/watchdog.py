@@ -11,6 +11,9 @@ import numpy as np
 
 from .journal_logging import fault_fields, logger
 
+_count_nonzero = np.count_nonzero
+_not_equal = np.not_equal
+
 GLOBAL_FAULTS = ("loop_stall", "nonfinite_observation", "nonfinite_action", "inference_error", "supervisor_lost")
 # Index k of a stream's fault ids is kind k. frozen, out_of_range, stamp and rate come from the checks a profile
 # turns on per stream (daemon/stream_integrity.py).
@@ -67,6 +70,7 @@ class Watchdog:
         self.names = ids.names
         self.active = np.zeros(len(self.names), dtype=bool)
         self._previous = np.zeros(len(self.names), dtype=bool)
+        self._changed = np.zeros(len(self.names), dtype=bool)
         self._open: list[FaultEvent | None] = [None] * len(self.names)
         self._detail = [""] * len(self.names)
         self.recovery_ticks = recovery_ticks
@@ -80,7 +84,7 @@ class Watchdog:
         return self.names.index(name)
 
     def begin_tick(self) -> None:
-        self.active[:] = False
+        self.active.fill(False)
 
     def raise_fault(self, fault_id: int, detail: str = "") -> None:
         self.active[fault_id] = True
@@ -90,10 +94,11 @@ class Watchdog:
     def end_tick(self, now_ns: int, tick: int, hold: bool = False) -> bool:
         """Close the tick; True if the policy's command may be published."""
         active = self.active
-        if not np.array_equal(active, self._previous):
+        # count_nonzero into a preallocated mask, not array_equal/any: those are Python-level and build objects.
+        if _count_nonzero(_not_equal(active, self._previous, out=self._changed)):
             self._record_transitions(now_ns, tick)
             np.copyto(self._previous, active)
-        self.faulted = bool(active.any())
+        self.faulted = bool(_count_nonzero(active))
         if self.faulted or hold:
             self.healthy_streak = 0
             return False

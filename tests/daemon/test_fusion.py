@@ -118,6 +118,7 @@ def test_image_size_and_encoding_checked_and_row_padding_removed() -> None:
 def test_nonfinite_sample_is_flagged() -> None:
     profile = profile_with_joints(JOINTS)
     ingests, snaps, _ = pipeline(profile)
+    snaps["imu"].sample  # a consumer of the IMU's values (the daemon's odometry binds it the same way)
     ingests["imu"].on_message(imu_msg(0.0, math.nan, 0.0))
     snaps["imu"].refresh(time.monotonic_ns())
     assert snaps["imu"].finite is False
@@ -168,3 +169,25 @@ def test_action_mapper_scales_clips_and_keeps_nan() -> None:
     np.testing.assert_allclose(cmd, [0.2, 0, 0, 0, 0, -1.5], rtol=1e-6)
     assert m.map(np.array([0.5, -2.0], np.float32)) is cmd
     assert math.isnan(m.map(np.array([math.nan, 0.0], np.float32))[0])
+
+
+def test_a_stream_nobody_reads_is_not_copied_and_the_first_reader_gets_the_newest_sample() -> None:
+    # The camera of the example profile feeds no term: its ticks read the stamp alone (no 921 kB copy for a
+    # 640x480 frame), and the first access to .sample copies at once, so no consumer sees stale zeros.
+    profile = profile_with_joints(JOINTS)
+    ingests, snaps, _ = pipeline(profile)
+    cam, snap = ingests["camera"], snaps["camera"]
+    assert not snap.copies_payload
+    h, w = profile.streams["camera"].height, profile.streams["camera"].width
+    img = np.random.default_rng(1).integers(1, 255, (h, w, 3), dtype=np.uint8)
+    cam.on_message(NS(height=h, width=w, encoding="rgb8", step=w * 3, data=img.tobytes(), is_bigendian=0))
+    now = time.monotonic_ns()
+    snap.refresh(now)
+    assert snap.stamp_ns == cam.ring.latest_stamp() >= 0 and snap.age_s >= 0
+    assert not snap.copies_payload and not snap._sample.any()  # stamp only: the payload stayed in the ring
+    np.testing.assert_array_equal(snap.sample, img)
+    assert snap.copies_payload
+    img2 = img[::-1].copy()
+    cam.on_message(NS(height=h, width=w, encoding="rgb8", step=w * 3, data=img2.tobytes(), is_bigendian=0))
+    snap.refresh(time.monotonic_ns())
+    np.testing.assert_array_equal(snap.sample, img2)
