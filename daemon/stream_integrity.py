@@ -44,6 +44,25 @@ change.
 :meth:`StreamIntegrity.check` runs on the loop's thread once per tick on the
 tick's snapshot and raises the faults; it allocates nothing (its buffers are
 made once, on the first tick).
+
+What the loop reads of the ingest side's state lives in one int64 array,
+:attr:`StreamIntegrity.shared` (word indices ``CHANGED_NS`` ...
+``RATE_EXCEEDED``), so that it can sit in memory another process writes:
+when the ingest runs in its own process (ingest mode ``process``, what
+``auto`` picks on DDS) it binds these words into the shared file next to
+the stream's ring (:mod:`.ingest_process`), and the
+loop's process reads the child's stamp rejections, rate excesses, value
+changes and counters there. Everything else of the ingest side (arrival
+times, the last header stamp, the frozen-value buffers, ``last_reject``)
+stays where admit/accepted run. Why no lock is needed: each word has one
+writer (the ingest side) and is meaningful on its own (no invariant spans two
+words), and each is written by one aligned 8-byte store, which x86-64 and
+ARMv8 make single-copy atomic, so the loop reads the old value or the new
+one, never a mix. Across processes the words are not ordered with the ring's
+commit: the loop may see a changed sample a tick before its ``CHANGED_NS``
+(one extra tick of ``frozen``) or a rejection a tick late; both are bounded
+by one tick, and neither lets bad data through (a rejected message never
+reaches the ring).
 """
 
 from __future__ import annotations
@@ -79,6 +98,21 @@ SAMPLE_FIELDS: dict[str, dict[str, Any]] = {
 RATE_WINDOW_MIN_S = 0.1
 RATE_WINDOW_PERIODS = 5
 
+#: Words of :attr:`StreamIntegrity.shared`: receipt times (monotonic ns, -1: never) of the last value change,
+#: stamp rejection and rate excess, then the four drop/excess counters.
+CHANGED_NS, STAMP_REJECT_NS, RATE_EXCESS_NS, DUPLICATES, REORDERED, STAMP_REJECTED, RATE_EXCEEDED = range(7)
+#: Seven words used, eight allocated: one 64-byte cache line per stream in the shared file.
+SHARED_WORDS = 8
+COUNTER_WORDS = {"duplicates": DUPLICATES, "reordered": REORDERED, "stamp_rejected": STAMP_REJECTED,
+                 "rate_exceeded": RATE_EXCEEDED}
+
+
+def new_shared_words() -> np.ndarray:
+    """A process-local :attr:`StreamIntegrity.shared` in its initial state: no event yet, counters at zero."""
+    words = np.zeros(SHARED_WORDS, np.int64)
+    words[[CHANGED_NS, STAMP_REJECT_NS, RATE_EXCESS_NS]] = -1
+    return words
+
 
 def rate_window_s(config: StreamConfig) -> float:
     """The sliding window ``max_rate_hz`` is measured over, s: max(0.1 s, 5 expected periods)."""
@@ -99,17 +133,16 @@ class StreamIntegrity:
         self.config = config
         self._clock = clock
         self.wall_clock = wall_clock
-        self.duplicates = 0
-        self.reordered = 0
-        self.stamp_rejected = 0
-        self.rate_exceeded = 0
         self.last_reject = ""
-        # Transport-thread state. Plain ints: one writer, and the loop only reads them.
+        # What the loop reads (module docstring): process-local until bind_shared moves it into shared memory.
+        self.shared = new_shared_words()
+        # Item access through a memoryview yields plain ints, about twice as fast as ndarray.item, and no numpy
+        # scalar for the loop to drop each tick.
+        self._words = memoryview(self.shared)
+        # Transport-thread state, never read by the loop.
         self._skew_ns = int(config.max_stamp_skew_s * 1e9) if config.max_stamp_skew_s else 0
         self._check_order = config.reject_out_of_order
         self._last_header_ns = -1
-        self.stamp_reject_ns = -1
-        self.rate_excess_ns = -1
         self._stamp_hold_ns = int(config.max_age_s * 1e9)
         if config.max_rate_hz:
             window = rate_window_s(config)
@@ -127,10 +160,52 @@ class StreamIntegrity:
         self._prev: np.ndarray | None = None
         self._neq: np.ndarray | None = None
         self._seen_stamp = -1
-        self.changed_ns = -1
         # Loop-thread state, bound to the snapshot's sample on the first check.
         self._bound: np.ndarray | None = None
         self._ranges: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def bind_shared(self, words: np.ndarray, initialise: bool) -> None:
+        """Keep :attr:`shared` in ``words`` (int64, ``SHARED_WORDS`` long, e.g. a slice of a shared file).
+
+        ``initialise``: copy the current values there first (the side that creates the file); the other side
+        binds to what is already there. Call before messages arrive and before the loop starts: the swap itself
+        is not synchronised.
+        """
+        if words.dtype != np.int64 or words.shape != (SHARED_WORDS,) or not words.flags.c_contiguous:
+            raise ValueError(f"integrity words must be {SHARED_WORDS} contiguous int64, got {words.dtype} {words.shape}")
+        if initialise:
+            np.copyto(words, self.shared)
+        self.shared = words
+        self._words = memoryview(words)
+
+    # Read-only views of the shared words (tests, summaries); the hot paths index the words directly.
+    @property
+    def changed_ns(self) -> int:
+        return self._words[CHANGED_NS]
+
+    @property
+    def stamp_reject_ns(self) -> int:
+        return self._words[STAMP_REJECT_NS]
+
+    @property
+    def rate_excess_ns(self) -> int:
+        return self._words[RATE_EXCESS_NS]
+
+    @property
+    def duplicates(self) -> int:
+        return self._words[DUPLICATES]
+
+    @property
+    def reordered(self) -> int:
+        return self._words[REORDERED]
+
+    @property
+    def stamp_rejected(self) -> int:
+        return self._words[STAMP_REJECTED]
+
+    @property
+    def rate_exceeded(self) -> int:
+        return self._words[RATE_EXCEEDED]
 
     # ------------------------------------------------------------------ transport thread
 
@@ -146,8 +221,9 @@ class StreamIntegrity:
             i = self._arrival_i
             oldest = arrivals[i]  # the admission len(arrivals) messages ago
             if oldest >= 0 and now - oldest < self._rate_window_ns:
-                self.rate_exceeded += 1
-                self.rate_excess_ns = now
+                w = self._words
+                w[RATE_EXCEEDED] += 1
+                w[RATE_EXCESS_NS] = now
             arrivals[i] = now
             self._arrival_i = (i + 1) % arrivals.size
         return True
@@ -158,8 +234,9 @@ class StreamIntegrity:
         if self._skew_ns:
             skew = self.wall_clock() - stamp
             if skew > self._skew_ns or -skew > self._skew_ns:
-                self.stamp_rejected += 1
-                self.stamp_reject_ns = self._clock()
+                w = self._words
+                w[STAMP_REJECTED] += 1
+                w[STAMP_REJECT_NS] = self._clock()
                 self.last_reject = (f"header stamp {'behind' if skew > 0 else 'ahead of'} the receipt time by "
                                     f"{abs(skew) / 1e9:.3f} s (max_stamp_skew_s={self.config.max_stamp_skew_s})")
                 return False
@@ -167,10 +244,10 @@ class StreamIntegrity:
             last = self._last_header_ns
             if stamp <= last:
                 if stamp == last:
-                    self.duplicates += 1
+                    self._words[DUPLICATES] += 1
                     self.last_reject = "duplicate: same header stamp as the last accepted message"
                 else:
-                    self.reordered += 1
+                    self._words[REORDERED] += 1
                     self.last_reject = f"out of order: header stamp {(last - stamp) / 1e9:.4f} s before the last accepted one"
                 return False
             self._last_header_ns = stamp
@@ -190,13 +267,14 @@ class StreamIntegrity:
             return  # nothing new committed (a partial JointState still merging)
         # count_nonzero, not .any(): the latter builds Python objects on every call.
         if self._seen_stamp < 0 or np.count_nonzero(np.not_equal(latest, prev, out=neq)):
-            self.changed_ns = stamp
+            self._words[CHANGED_NS] = stamp
             np.copyto(prev, latest)
         self._seen_stamp = stamp
 
     def counters(self) -> dict[str, int]:
-        return {"duplicates": self.duplicates, "reordered": self.reordered, "stamp_rejected": self.stamp_rejected,
-                "rate_exceeded": self.rate_exceeded}
+        """The drop/excess counts; read from :attr:`shared`, so right on the loop's side in either ingest mode."""
+        w = self._words
+        return {name: w[i] for name, i in COUNTER_WORDS.items()}
 
     # ------------------------------------------------------------------ loop thread
 
@@ -219,10 +297,11 @@ class StreamIntegrity:
         sample = snap.sample
         if sample is not self._bound:
             self._bind(sample)
+        words = self._words
         stamp = snap.stamp_ns
         if stamp >= 0:
             if self._max_identical_ns:
-                changed = self.changed_ns
+                changed = words[CHANGED_NS]
                 if fresh and changed >= 0 and now_ns - changed > self._max_identical_ns:
                     raise_fault(ids[FROZEN])
                     faulted = True
@@ -231,11 +310,11 @@ class StreamIntegrity:
                     raise_fault(ids[OUT_OF_RANGE])
                     faulted = True
                     break
-        t = self.stamp_reject_ns
+        t = words[STAMP_REJECT_NS]
         if t >= 0 and now_ns - t <= self._stamp_hold_ns:
             raise_fault(ids[STAMP])
             faulted = True
-        t = self.rate_excess_ns
+        t = words[RATE_EXCESS_NS]
         if t >= 0 and now_ns - t <= self._rate_window_ns:
             raise_fault(ids[RATE])
             faulted = True
