@@ -77,6 +77,10 @@ class FixedRateLoop:
             self.first_start_ns = now
         return now
 
+    def shift(self, delta_ns: int) -> None:
+        """Move the schedule by ``delta_ns`` from the next deadline on (phase lock, daemon/phase_lock.py)."""
+        self._deadline += delta_ns
+
     def end_tick(self) -> None:
         """Record the tick's duration; count a miss if it ran into the next deadline."""
         end = self._clock()
