@@ -332,8 +332,9 @@ class TransportConfig(StrictModel):
 
 class IngestConfig(StrictModel):
     """Where sensor callbacks run (daemon/ingest_process.py). ``in_process``: on the transport's threads in the
-    daemon's process. ``process``: in a child process that writes the stream rings in shared memory, so the
-    loop's process runs no callbacks (dds transport only; no stream integrity limits)."""
+    daemon's process. ``process``: in a child process that writes the stream rings (and the integrity checks'
+    words) in shared memory, so the loop's process runs no callbacks (dds transport only, and not with
+    ``transport.record``)."""
 
     mode: Literal["in_process", "process"] = "in_process"
 
@@ -360,15 +361,13 @@ class Profile(StrictModel):
     @model_validator(mode="after")
     def _ingest_process_limits(self) -> "Profile":
         if self.ingest.mode == "process":
-            from .stream_integrity import integrity_configured
-
             if self.transport.kind != "dds":
                 raise ValueError(f"ingest.mode=process needs transport.kind=dds (got {self.transport.kind!r}); "
                                  "use ingest.mode=in_process with this transport")
-            checked = sorted(n for n, s in self.streams.items() if integrity_configured(s))
-            if checked:
-                raise ValueError(f"ingest.mode=process cannot run the integrity limits of streams {checked} (their state "
-                                 "would be split across processes); remove those limits or use ingest.mode=in_process")
+            if self.transport.record:
+                raise ValueError(f"ingest.mode=process cannot record received messages (transport.record="
+                                 f"{self.transport.record!r}): the ingest process receives them; use ingest.mode=in_process "
+                                 "to record")
         return self
 
     @model_validator(mode="after")

@@ -9,8 +9,9 @@ errors) and one for the watchdog (active faults, zero commands). Names are
 
 Threading: :meth:`DiagnosticsReporter.report` only *reads* what the loop and
 the transports write (plain counters, the loop's preallocated timing arrays,
-the rings' newest stamps) and allocates on its own thread; the loop never
-calls it, so the loop's tick stays allocation-free. It runs on a thread of
+the rings' newest stamps; with the ingest process, whose counters it first
+copies into the daemon's ingests) and allocates on its own thread; the loop
+never calls it, so the loop's tick stays allocation-free. It runs on a thread of
 its own at ``period_s`` of the host's clock, except under a simulated clock
 (replay), where there are no threads to drive it: the clock calls it every
 ``period_s`` of simulated time (:meth:`start` registers it), so a replay's
@@ -117,6 +118,9 @@ class DiagnosticsReporter:
         self._prev_t_ns = now
         active = set(getattr(d.watchdog, "settled_names", d.watchdog.active_names)())
         hw = d.profile.name
+        ingest_process = getattr(d, "ingest_process", None)
+        if ingest_process is not None:
+            ingest_process.sync_counters()  # received/dropped/reasons are counted in the ingest process
         out = [self._stream_status(name, ing, now, elapsed_s, active, hw) for name, ing in d.ingests.items()]
         out.append(self._loop_status(elapsed_s, hw))
         out.append(self._engine_status(active, hw))

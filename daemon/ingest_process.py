@@ -9,7 +9,11 @@ DDS subscriptions and the ingests, and writes every sample into the same
 memory-mapped file under /dev/shm (a plain file, as in :mod:`.heartbeat`:
 ``multiprocessing.shared_memory``'s resource tracker would unlink it when
 either process exits). The loop's side is unchanged: its stream snapshots
-read those rings.
+read those rings, and its integrity checks (:mod:`.stream_integrity`) read
+the words the child's checks write in the same file (the child drops and
+counts bad stamps, duplicates, reordering and floods, and notes value
+changes; the loop raises ``stamp``, ``rate`` and ``frozen`` from those
+words, and checks ``value_range`` on its own snapshot).
 
 Safety: the watchdog does not depend on the child. If the ingest process
 dies or hangs, its streams stop updating, go stale, and the loop zeroes the
@@ -17,16 +21,21 @@ command (stale-stream faults); if the loop's process stalls, the stall
 supervisor (its own process) zeroes it. The child exits when the daemon's
 process is gone (parent-death signal, and a poll of its parent pid).
 
-File layout (int64 words; offsets in bytes): 0: magic, ready flag, child
-pid, stream count; 64: per stream (received, dropped) counters, updated by
-the child every ``COUNTER_PERIOD_S``; then one ring per stream, each at a
-64-byte aligned offset, in the profile's stream order.
+File layout (int64 words; offsets in bytes; streams in the profile's order;
+every block 64-byte aligned): 0: magic, ready flag, child pid, stream count;
+64: per stream (received, dropped), copied by the child every
+``COUNTER_PERIOD_S``; then per stream the ``SHARED_WORDS`` integrity words
+(one cache line, written by the child's transport threads as messages
+arrive, unused for a stream without limits); then per stream a
+``LAST_ERROR_BYTES`` slot holding the latest drop reason (a sequence word,
+then NUL-padded UTF-8), copied by the child every ``COUNTER_PERIOD_S``;
+then one ring per stream.
 
-Limits: the integrity checks (``value_range``, ``max_identical_s``, stamp
-and rate limits) keep state on both sides of a message, so a profile that
-sets them cannot use this mode (refused at load, see config.IngestConfig);
-only the ``dds`` transport is supported (replay and rclpy bring their own
-clocks or executors).
+Limits: only the ``dds`` transport is supported (replay and rclpy bring
+their own clocks or executors), and nothing is recorded from this process
+(``transport.record`` would miss every received message); both are
+refused at load (config.IngestConfig). The rings are read across processes, so they
+carry :class:`~.ring_buffer.RingBuffer`'s ARM64 memory-ordering caveat.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 
 from .ring_buffer import RingBuffer
+from .stream_integrity import SHARED_WORDS
 
 if TYPE_CHECKING:
     from .config import Profile
@@ -55,56 +65,104 @@ _MAGIC = 0x4550_494E_4745_5354  # "EPINGEST"
 _MAGIC_W, _READY_W, _PID_W, _COUNT_W = 0, 1, 2, 3
 _COUNTERS_OFFSET = 64
 COUNTER_PERIOD_S = 0.05
+#: One drop reason per stream: a sequence word (odd while the child rewrites the text), then the UTF-8 text.
+LAST_ERROR_BYTES = 256
+_TEXT_BYTES = LAST_ERROR_BYTES - 8
 
 
 def _align(n: int, a: int = 64) -> int:
     return (n + a - 1) // a * a
 
 
-def _layout(ingests: Mapping[str, StreamIngest]) -> tuple[list[int], int]:
+def _layout(ingests: Mapping[str, StreamIngest]) -> tuple[int, int, list[int], int]:
+    """(integrity words offset, last-error slots offset, ring offsets, total bytes)."""
     n = len(ingests)
-    offset = _align(_COUNTERS_OFFSET + 16 * n)
+    integrity = _align(_COUNTERS_OFFSET + 16 * n)
+    errors = _align(integrity + 8 * SHARED_WORDS * n)
+    offset = _align(errors + LAST_ERROR_BYTES * n)
     offsets = []
     for ing in ingests.values():
         r = ing.ring
         offsets.append(offset)
         offset = _align(offset + RingBuffer.nbytes(r.capacity, r.shape, r.dtype))
-    return offsets, offset
+    return integrity, errors, offsets, offset
 
 
 class _SharedRings:
-    """The mapped file: header, counters, and the rings placed into ``ingests`` (their ``ring`` is replaced)."""
+    """The mapped file: header, counters, integrity words and drop reasons, and the rings placed into ``ingests``.
+
+    Every ingest's ``ring`` is replaced by its ring in the file, and its integrity checks (if any) are bound to
+    their words in the file; ``create``: this side makes the file and writes the initial values.
+    """
 
     def __init__(self, path: Path, ingests: Mapping[str, StreamIngest], create: bool) -> None:
-        offsets, total = _layout(ingests)
+        n = len(ingests)
+        integrity_at, errors_at, offsets, total = _layout(ingests)
         self.path = path
         if create:
             with open(path, "r+b") as f:
                 os.ftruncate(f.fileno(), total)  # zero-filled: each RingBuffer writes its header on first use
         with open(path, "r+b") as f:
             self._mm = mmap.mmap(f.fileno(), total)
-        words = np.frombuffer(self._mm, np.int64, count=(_COUNTERS_OFFSET + 16 * len(ingests)) // 8)
+        words = np.frombuffer(self._mm, np.int64, count=(_COUNTERS_OFFSET + 16 * n) // 8)
         self.header = words[:8]
-        self.counters = words[8:].reshape(len(ingests), 2)
+        self.counters = words[8:].reshape(n, 2)
+        self.integrity = np.frombuffer(self._mm, np.int64, count=SHARED_WORDS * n, offset=integrity_at).reshape(n, SHARED_WORDS)
+        slots = np.frombuffer(self._mm, np.uint8, count=LAST_ERROR_BYTES * n, offset=errors_at).reshape(n, LAST_ERROR_BYTES)
+        self.error_seq = slots[:, :8].view(np.int64)[:, 0]
+        self.error_text = slots[:, 8:]
         if create:
-            self.header[_COUNT_W] = len(ingests)
+            self.header[_COUNT_W] = n
             self.header[_MAGIC_W] = _MAGIC
-        elif self.header[_MAGIC_W] != _MAGIC or self.header[_COUNT_W] != len(ingests):
+        elif self.header[_MAGIC_W] != _MAGIC or self.header[_COUNT_W] != n:
             raise RuntimeError(f"{path} does not hold the ingest rings of this profile")
         self.rings: list[RingBuffer] = []
-        for off, ing in zip(offsets, ingests.values()):
+        self._bound: list[StreamIngest] = []
+        for k, (off, ing) in enumerate(zip(offsets, ingests.values())):
             old = ing.ring
             view = memoryview(self._mm)[off:off + RingBuffer.nbytes(old.capacity, old.shape, old.dtype)]
             ring = RingBuffer(old.capacity, old.shape, old.dtype, buffer=view)
             view.release()  # the ring keeps its own export of the map
             ing.ring = ring
             self.rings.append(ring)
+            if ing.integrity is not None:
+                # The creator (the daemon, before the child starts) writes the initial -1 times; the child binds.
+                ing.integrity.bind_shared(self.integrity[k], initialise=create)
+                self._bound.append(ing)
+
+    def write_last_error(self, k: int, text: str) -> None:
+        """The child: publish stream ``k``'s drop reason (truncated to fit its slot)."""
+        data = text.encode("utf-8", "replace")[:_TEXT_BYTES]
+        seq = self.error_seq
+        seq[k] += 1  # odd: being rewritten
+        row = self.error_text[k]
+        row.fill(0)
+        row[:len(data)] = np.frombuffer(data, np.uint8)
+        seq[k] += 1
+
+    def read_last_error(self, k: int) -> str:
+        """The daemon: stream ``k``'s latest drop reason. Written a few times a second at most, so a read that
+        overlaps a rewrite is retried; a reason still changing after a few tries is reported as it was read (it
+        is diagnostic text, never a decision)."""
+        text = b""
+        for _ in range(4):
+            before = int(self.error_seq[k])
+            text = self.error_text[k].tobytes()
+            if before % 2 == 0 and int(self.error_seq[k]) == before:
+                break
+        return text.rstrip(b"\0").decode("utf-8", "replace")
 
     def close(self) -> None:
         for r in self.rings:
             r.close()
         self.rings = []
-        self.header = self.counters = None  # type: ignore[assignment]
+        for ing in self._bound:
+            # Process-local copies of the final values: the summary still reads them, and the map can close.
+            integ = ing.integrity
+            if integ is not None:
+                integ.bind_shared(integ.shared.copy(), initialise=False)
+        self._bound = []
+        self.header = self.counters = self.integrity = self.error_seq = self.error_text = None  # type: ignore[assignment]
         try:
             self._mm.close()
         except BufferError:  # a view still held elsewhere (a snapshot's ring): the map goes with the process
@@ -141,12 +199,18 @@ class IngestProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def sync_counters(self) -> None:
-        """Copy the child's received/dropped counts into the loop side's ingests (for the summary)."""
-        if self.shared.counters is None:
+        """Copy the child's received/dropped counts and drop reasons into the daemon's ingests.
+
+        For the summary and diagnostics, never the loop: they are at most ``COUNTER_PERIOD_S`` old (exact once
+        the child has stopped). The integrity counters need no copy: the daemon's checks read the child's words.
+        """
+        shared = self.shared
+        if shared.counters is None:
             return
         for k, ing in enumerate(self.ingests.values()):
-            ing.received = int(self.shared.counters[k, 0])
-            ing.dropped = int(self.shared.counters[k, 1])
+            ing.received = int(shared.counters[k, 0])
+            ing.dropped = int(shared.counters[k, 1])
+            ing.last_error = shared.read_last_error(k)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -190,6 +254,8 @@ def child_main(shm_path: str, spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     parent = int(spec["parent_pid"])
     profile = Profile.model_validate({**spec["profile"], "base_dir": Path(spec["base_dir"])})
+    # Receipt stamps on the host's monotonic clock, as the daemon's loop reads them; header stamps are compared
+    # with the wall clock (StreamIntegrity's default), which is DdsTransport.ros_time_ns, as in the daemon.
     ingests = {name: make_ingest(name, cfg, None, profile) for name, cfg in profile.streams.items()}
     shared = _SharedRings(Path(shm_path), ingests, create=False)
     transport = DdsTransport(profile.transport.domain_id)
@@ -200,17 +266,24 @@ def child_main(shm_path: str, spec_path: str) -> int:
     shared.header[_READY_W] = 1
     counters = shared.counters
     streams = list(ingests.values())
-    try:
-        while not stop and os.getppid() == parent:
-            for k, ing in enumerate(streams):
-                counters[k, 0] = ing.received
-                counters[k, 1] = ing.dropped
-            time.sleep(COUNTER_PERIOD_S)
-    finally:
-        transport.close()
+    reasons = [""] * len(streams)
+
+    def publish() -> None:
         for k, ing in enumerate(streams):
             counters[k, 0] = ing.received
             counters[k, 1] = ing.dropped
+            reason = ing.last_error
+            if reason is not reasons[k]:  # a new string object: the transport thread set a new reason
+                reasons[k] = reason
+                shared.write_last_error(k, reason)
+
+    try:
+        while not stop and os.getppid() == parent:
+            publish()
+            time.sleep(COUNTER_PERIOD_S)
+    finally:
+        transport.close()
+        publish()
     return 0
 
 

@@ -7,6 +7,7 @@ published from a third process (bench/sensor_load.py).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,11 @@ import pytest
 import yaml
 
 from edgepilot.daemon.config import ProfileError, default_profile_path, load_profile, parse_profile
+from edgepilot.daemon.ingest_process import _SharedRings
+from edgepilot.daemon.streams import make_ingest
+from edgepilot.daemon.transport import ros_msgs
+from edgepilot.hil.scenario import load_scenario, shipped_scenarios_dir
+from edgepilot.hil.sensor_messages import Reading, build
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -78,11 +84,61 @@ def test_process_ingest_drives_and_its_death_zeroes_the_command(tmp_path: Path, 
 
 def test_process_ingest_refuses_what_it_cannot_run() -> None:
     d = _profile_data()
-    d["streams"]["imu"]["max_identical_s"] = 0.5
-    with pytest.raises(ProfileError, match="ingest.mode=process cannot run the integrity limits"):
-        parse_profile(d)
-    d = _profile_data()
     d["transport"]["kind"] = "auto"
     with pytest.raises(ProfileError, match="ingest.mode=process needs transport.kind=dds"):
         parse_profile(d)
-    assert parse_profile(_profile_data()).ingest.mode == "process"
+    d = _profile_data()
+    d["transport"]["record"] = "session.mcap"
+    with pytest.raises(ProfileError, match=r"ingest.mode=process cannot record received messages \(transport.record="):
+        parse_profile(d)
+    d = _profile_data()
+    d["streams"]["imu"].update(INTEGRITY_LIMITS["imu"])  # integrity limits run in the ingest process too
+    assert parse_profile(d).ingest.mode == "process"
+
+
+#: The HIL rig's integrity limits (every check on, every stream), as its message_integrity scenario sets them.
+INTEGRITY_LIMITS: dict[str, dict] = load_scenario(shipped_scenarios_dir() / "message_integrity.yaml").profile_overrides["streams"]
+T = 1_700_000_000.0
+
+
+def imu_reading(stamp_s: float, gyro_z: float) -> Reading:
+    return Reading({"orientation": [0.0, 0.0, 0.0, 1.0], "angular_velocity": [0.0, 0.0, gyro_z],
+                    "linear_acceleration": [0.0, 0.0, 9.81]}, stamp_s)
+
+
+def test_integrity_words_and_drop_reasons_cross_the_shared_file(tmp_path: Path) -> None:
+    """Both sides of the file in one process: what the child's checks write, the daemon's checks read."""
+    d = _profile_data()
+    d["streams"]["imu"].update(INTEGRITY_LIMITS["imu"])
+    profile = parse_profile(d)
+    daemon_side = {n: make_ingest(n, c, None, profile) for n, c in profile.streams.items()}
+    child_side = {n: make_ingest(n, c, None, profile) for n, c in profile.streams.items()}
+    wall = [T]
+    child_side["imu"].integrity.wall_clock = lambda: int(wall[0] * 1e9)  # type: ignore[union-attr]
+    path = tmp_path / "ingest"
+    path.touch()
+    daemon_file = _SharedRings(path, daemon_side, create=True)
+    child_file = _SharedRings(path, child_side, create=False)
+    ours, theirs = daemon_side["imu"].integrity, child_side["imu"].integrity
+    assert ours is not None and theirs is not None
+    assert ours.counters() == dict.fromkeys(("duplicates", "reordered", "stamp_rejected", "rate_exceeded"), 0)
+    assert ours.stamp_reject_ns == ours.rate_excess_ns == ours.changed_ns == -1  # the creator's initial values
+
+    imu = child_side["imu"]
+    imu.on_message(build(ros_msgs, "imu", imu_reading(T, 0.1)))
+    imu.on_message(build(ros_msgs, "imu", imu_reading(T, 0.1)))  # duplicate stamp
+    imu.on_message(build(ros_msgs, "imu", imu_reading(T - 0.5, 0.2)))  # half a second old
+    assert imu.dropped == 2
+    child_file.write_last_error(1, imu.last_error)
+    assert ours.counters() == {"duplicates": 1, "reordered": 0, "stamp_rejected": 1, "rate_exceeded": 0}
+    assert ours.stamp_reject_ns == theirs.stamp_reject_ns > 0 and ours.changed_ns == daemon_side["imu"].ring.latest_stamp()
+    assert "behind the receipt time by 0.500 s" in daemon_file.read_last_error(1)
+    child_file.write_last_error(1, "x" * 1000)  # longer than a slot: cut, never spilling into the next one
+    assert daemon_file.read_last_error(1) == "x" * 248 and daemon_file.read_last_error(2) == ""
+
+    child_file.close()
+    daemon_file.close()
+    # Closing keeps the final values in process-local words (the summary is read after the child stopped), so no
+    # view of the map is left and it really closes.
+    assert ours.counters()["stamp_rejected"] == 1 and ours.shared.flags.owndata
+    assert daemon_file._mm.closed and child_file._mm.closed
