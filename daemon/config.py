@@ -331,12 +331,14 @@ class TransportConfig(StrictModel):
 
 
 class IngestConfig(StrictModel):
-    """Where sensor callbacks run (daemon/ingest_process.py). ``in_process``: on the transport's threads in the
-    daemon's process. ``process``: in a child process that writes the stream rings (and the integrity checks'
-    words) in shared memory, so the loop's process runs no callbacks (dds transport only, and not with
-    ``transport.record``)."""
+    """Where sensor callbacks run (daemon/ingest_process.py). ``process``: in a child process that writes the
+    stream rings (and the integrity checks' words) in shared memory, so the loop's process runs no callbacks and
+    never waits for one to release the interpreter lock; dds transport only, and not with ``transport.record``.
+    ``in_process``: on the transport's threads in the daemon's process. ``auto`` (default): ``process`` when the
+    daemon runs on the plain dds transport, ``in_process`` on replay, ros2 (rclpy), or while recording; decided
+    when the daemon is built, from the transport it was given (ingest_process.resolve_ingest_mode)."""
 
-    mode: Literal["in_process", "process"] = "in_process"
+    mode: Literal["auto", "in_process", "process"] = "auto"
 
 
 class Profile(StrictModel):
@@ -360,14 +362,15 @@ class Profile(StrictModel):
 
     @model_validator(mode="after")
     def _ingest_process_limits(self) -> "Profile":
+        # What the profile alone shows; the transport actually made is checked again by the daemon.
         if self.ingest.mode == "process":
             if self.transport.kind != "dds":
                 raise ValueError(f"ingest.mode=process needs transport.kind=dds (got {self.transport.kind!r}); "
-                                 "use ingest.mode=in_process with this transport")
+                                 "use ingest.mode: auto (a process on DDS, the daemon's process otherwise) or in_process")
             if self.transport.record:
                 raise ValueError(f"ingest.mode=process cannot record received messages (transport.record="
-                                 f"{self.transport.record!r}): the ingest process receives them; use ingest.mode=in_process "
-                                 "to record")
+                                 f"{self.transport.record!r}): the ingest process receives them; use ingest.mode: auto "
+                                 "or in_process to record")
         return self
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""Sensor ingest in its own process (profile ``ingest: {mode: process}``), writing into shared-memory rings.
+"""Sensor ingest in its own process (``ingest: {mode: process}``, and ``auto`` on DDS), writing shared-memory rings.
 
 Why: in one process the transport's callbacks and the control loop share one
 interpreter lock, so a loop waking for its deadline waits for whatever
@@ -33,8 +33,8 @@ then one ring per stream.
 
 Limits: only the ``dds`` transport is supported (replay and rclpy bring
 their own clocks or executors), and nothing is recorded from this process
-(``transport.record`` would miss every received message); both are
-refused at load (config.IngestConfig). The rings are read across processes, so they
+(``transport.record`` would miss every received message); see
+:func:`resolve_ingest_mode`. The rings are read across processes, so they
 carry :class:`~.ring_buffer.RingBuffer`'s ARM64 memory-ordering caveat.
 """
 
@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Literal, Mapping
 
 import numpy as np
 
@@ -167,6 +167,41 @@ class _SharedRings:
             self._mm.close()
         except BufferError:  # a view still held elsewhere (a snapshot's ring): the map goes with the process
             pass
+
+
+def resolve_ingest_mode(profile: Profile, transport: object) -> Literal["in_process", "process"]:
+    """Where the daemon's sensor callbacks run, for ``profile`` on ``transport`` (the transport actually made).
+
+    ``auto`` (the default) is ``process`` exactly when ``transport`` is the plain Cyclone DDS transport, else
+    ``in_process``. Why a process: in the daemon's process every callback holds the interpreter lock while it
+    runs, and the loop, woken for its deadline, waits for it (bench/loop_under_load.py, README's table, same
+    DDS sensor load: tick jitter p99 1.9 ms with the callbacks in the loop's process, 0.74 ms with GIL and gc
+    tuning, 9.6 us with the ingest process and the same tuning). Why only then: the child subscribes through a
+    DdsTransport of its own, so it can stand in for that one only. Replay feeds messages on the bag's clock
+    from this process, rclpy (``ros2``, and an ``auto`` transport when ROS 2 is sourced) from its executor, and
+    a recording transport (``transport.record``) must see every received message here to write it. The
+    transport object decides, not ``transport.kind``: ``edgepilot replay`` runs robot profiles (``kind: dds``)
+    on a replay transport, and ``kind: auto`` is only settled when the transport is made (transport/factory.py).
+
+    ``in_process`` and ``process`` are kept as written; ``process`` on anything but plain DDS is a ProfileError
+    naming the fix (the profile is checked at load where it can be; ``--record`` and replay only show here).
+    """
+    from .config import ProfileError
+
+    mode = profile.ingest.mode
+    # Loaded whenever a DdsTransport exists, so there is no need to import cyclonedds to ask.
+    dds = sys.modules.get(__name__.rpartition(".")[0] + ".transport.dds")
+    plain_dds = dds is not None and isinstance(transport, dds.DdsTransport)
+    if mode == "auto":
+        return "process" if plain_dds else "in_process"
+    if mode == "process" and not plain_dds:
+        rec = sys.modules.get(__name__.rpartition(".")[0] + ".transport.recorder")
+        recording = rec is not None and isinstance(transport, rec.RecordingTransport)
+        what = "a recording transport (transport.record or --record)" if recording else type(transport).__name__
+        raise ProfileError(f"ingest.mode=process needs the plain dds transport (the ingest process subscribes through "
+                           f"its own), but this daemon runs on {what}; use ingest.mode: auto (a process on DDS, the "
+                           "daemon's process otherwise) or in_process")
+    return mode
 
 
 class IngestProcess:

@@ -107,12 +107,16 @@ class Daemon:
         self.ingests = {name: make_ingest(name, cfg, ingest_clock, profile) for name, cfg in profile.streams.items()}
         for ing in self.ingests.values():
             if ing.integrity is not None and hasattr(transport, "ros_time_ns"):
-                ing.integrity.wall_clock = transport.ros_time_ns  # header stamps vs ROS time (a replay: the bag's)
-        self.ingest_process = None
-        if profile.ingest.mode == "process":
-            from .ingest_process import IngestProcess
+                # Header stamps vs ROS time (a replay: the bag's). Only in-process ingests use it: the ingest
+                # process runs on plain DDS alone, whose ROS time is the wall clock its own checks compare with.
+                ing.integrity.wall_clock = transport.ros_time_ns
+        from .ingest_process import IngestProcess, resolve_ingest_mode
 
-            # The rings move into shared memory, written by a child process; this process subscribes to nothing.
+        self.ingest_mode = resolve_ingest_mode(profile, transport)  # auto: a child process on plain DDS
+        self.ingest_process = None
+        if self.ingest_mode == "process":
+            # The rings and integrity words move into shared memory, written by a child process; this process
+            # subscribes to nothing.
             self.ingest_process = IngestProcess(profile, self.ingests)
         self.snapshots = {name: StreamSnapshot(ing) for name, ing in self.ingests.items()}
         self.odometry = WheelOdometry(profile.odometry.wheel_radius_m) if profile.odometry else None

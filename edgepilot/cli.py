@@ -82,6 +82,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         transport.close()
         print(f"edgepilot: model does not fit profile {args.config}: {err}", file=sys.stderr)
         return 2
+    except ProfileError as err:  # a choice only the transport made can refute (ingest.mode=process with --record)
+        transport.close()
+        print(f"edgepilot: {err}", file=sys.stderr)
+        return 2
     print(f"edgepilot: running profile {profile.name!r} at {profile.loop.rate_hz:g} Hz on DDS domain "
           f"{profile.transport.domain_id}, model {profile.model_path.name}", file=sys.stderr, flush=True)
     try:

@@ -1,6 +1,9 @@
-"""Profile fields for ROS 2 I/O: transport kinds, stream QoS, image encodings, Twist inputs, TwistStamped output."""
+"""Profile fields for ROS 2 I/O: transport kinds, where ingest runs, stream QoS, image encodings, Twist inputs,
+TwistStamped output."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import yaml
@@ -67,3 +70,45 @@ def test_twist_stamped_output() -> None:
     assert p.action.output == "twist_stamped" and p.action.frame_id == "base_footprint"  # type: ignore[attr-defined]
     with pytest.raises(ProfileError, match="output"):
         load(action__output="joint_state")  # joint-target policies: the output plumbing exists, the action mapping not yet
+
+
+def test_ingest_mode_auto_resolves_from_the_transport_made(dds_domain: int, tmp_path: Path) -> None:
+    """``ingest.mode: auto`` (the default): the ingest process on plain Cyclone DDS, the daemon's process otherwise."""
+    from edgepilot.daemon.ingest_process import resolve_ingest_mode
+    from edgepilot.daemon.transport.dds import DdsTransport
+    from edgepilot.daemon.transport.recorder import BagRecorder, RecordingTransport
+    from edgepilot.daemon.transport.replay import ReplayTransport
+
+    from .transport.synthetic_bags import session_messages, write_bag
+
+    class RclpyStandIn:
+        """rclpy needs a sourced ROS 2 install, which this machine cannot have; what matters is that it is not DDS."""
+
+    profile = load()
+    assert profile.ingest.mode == "auto"  # type: ignore[attr-defined]
+    dds = DdsTransport(dds_domain)
+    recording = RecordingTransport(DdsTransport(dds_domain), BagRecorder(tmp_path / "rec.mcap"))
+    replay = ReplayTransport(write_bag(tmp_path / "bag", session_messages(0.1)))
+    try:
+        assert resolve_ingest_mode(profile, dds) == "process"  # type: ignore[arg-type]
+        # transport.kind auto resolved to dds (no rclpy), or to ros2 (rclpy sourced): decided by what was made.
+        assert resolve_ingest_mode(load(transport={"kind": "auto"}), dds) == "process"  # type: ignore[arg-type]
+        assert resolve_ingest_mode(load(transport={"kind": "auto"}), RclpyStandIn()) == "in_process"  # type: ignore[arg-type]
+        assert resolve_ingest_mode(load(transport={"kind": "ros2"}), RclpyStandIn()) == "in_process"  # type: ignore[arg-type]
+        # `edgepilot replay` runs a robot profile (kind dds) on the bag; a recording must see every message here.
+        assert resolve_ingest_mode(profile, replay) == "in_process"  # type: ignore[arg-type]
+        assert resolve_ingest_mode(profile, recording) == "in_process"  # type: ignore[arg-type]
+        # Explicit choices are kept; an explicit process where it cannot run names the fix.
+        assert resolve_ingest_mode(load(ingest={"mode": "in_process"}), dds) == "in_process"  # type: ignore[arg-type]
+        explicit = load(ingest={"mode": "process"})
+        assert resolve_ingest_mode(explicit, dds) == "process"  # type: ignore[arg-type]
+        with pytest.raises(ProfileError, match="runs on ReplayTransport; use ingest.mode: auto"):
+            resolve_ingest_mode(explicit, replay)  # type: ignore[arg-type]
+        with pytest.raises(ProfileError, match=r"runs on a recording transport \(transport.record or --record\)"):
+            resolve_ingest_mode(explicit, recording)  # type: ignore[arg-type]
+    finally:
+        dds.close()
+        recording.close()
+        replay.close()
+    with pytest.raises(ProfileError, match="ingest.mode: Input should be 'auto', 'in_process' or 'process'"):
+        load(ingest={"mode": "thread"})

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import pytest
@@ -30,6 +30,9 @@ import yaml
 from edgepilot.daemon.config import default_profile_path
 from edgepilot.daemon.fault_injection import FAULT_INJECTION_TOPIC
 
+if TYPE_CHECKING:
+    from edgepilot.hil.sensor_models import SensorModel
+
 pytestmark = pytest.mark.integration
 
 RATE_HZ = 50.0
@@ -37,13 +40,16 @@ PERIOD = 1.0 / RATE_HZ
 TWO_TICKS = 2 * PERIOD
 
 
-def write_profile(tmp_path: Path, **watchdog: float) -> Path:
+def write_profile(tmp_path: Path, streams: dict[str, dict] | None = None, **watchdog: float) -> Path:
+    """The embedded profile with a far goal; ``streams``: fields merged into its streams (integrity limits)."""
     d = yaml.safe_load(default_profile_path().read_text())
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     for term in d["observation"]["terms"]:
         if term["kind"] == "goal_relative":
             term["goal_xy"] = [50.0, 0.0]
     d["watchdog"].update(watchdog)
+    for name, fields in (streams or {}).items():
+        d["streams"][name].update(fields)
     p = tmp_path / "profile.yaml"
     p.write_text(yaml.safe_dump(d))
     return p
@@ -52,7 +58,7 @@ def write_profile(tmp_path: Path, **watchdog: float) -> Path:
 class Rig:
     """The simulated robot in a thread of the test process, plus a fault-injection publisher."""
 
-    def __init__(self, domain: int) -> None:
+    def __init__(self, domain: int, sensor_model: SensorModel | None = None) -> None:
         from edgepilot.daemon.transport import ros_msgs
         from edgepilot.daemon.transport.dds import DdsTransport
         from edgepilot.hil.robot_node import RobotNode, SensorFaults
@@ -62,7 +68,7 @@ class Rig:
         self.transport = DdsTransport(domain)
         self.faults = SensorFaults()
         self.node = RobotNode(self.transport, DiffDriveSim(SimParams(), np.random.default_rng(1)), (50.0, 0.0),
-                              faults=self.faults, verbose=False)
+                              faults=self.faults, verbose=False, sensor_model=sensor_model)
         self.inject_pub = self.transport.publisher(FAULT_INJECTION_TOPIC, "std_msgs/msg/String", reliable=True)
         self.thread = threading.Thread(target=self.node.run, kwargs={"duration_s": 600}, daemon=True)
         self.thread.start()

@@ -1,8 +1,9 @@
-"""``ingest: {mode: process}``: the sensor callbacks run in a child process writing shared-memory rings.
+"""``ingest: {mode: process}`` (and ``auto`` on DDS): the sensor callbacks run in a child process writing shared memory.
 
 Real parts: the daemon's loop in this process with the example policy on ONNX Runtime, the ingest child
 subscribed over Cyclone DDS on loopback, and the sensor load (JointState/Imu 1 kHz, 640x480 Image 30 Hz)
-published from a third process (bench/sensor_load.py).
+published from a third process (bench/sensor_load.py); for the integrity checks, ``edgepilot run`` as its own
+process (default ingest mode) against the simulated robot of the HIL rig with its sensor faults switched on.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def test_process_ingest_drives_and_its_death_zeroes_the_command(tmp_path: Path, 
         os.kill(daemon.ingest_process.proc.pid, signal.SIGKILL)
 
     try:
+        assert daemon.ingest_mode == "process"
         assert transport._subscriptions == [], "the daemon's own process must subscribe to nothing"
         killer = threading.Thread(target=kill_ingest, daemon=True)
         killer.start()
@@ -142,3 +144,54 @@ def test_integrity_words_and_drop_reasons_cross_the_shared_file(tmp_path: Path) 
     # view of the map is left and it really closes.
     assert ours.counters()["stamp_rejected"] == 1 and ours.shared.flags.owndata
     assert daemon_file._mm.closed and child_file._mm.closed
+
+
+def test_integrity_faults_are_raised_by_the_loop_with_the_default_ingest_process(tmp_path: Path, dds_domain: int) -> None:
+    """``edgepilot run`` (ingest mode auto: a child process on DDS) with every integrity limit set; the robot's
+    sensor faults each broken for a moment. The child drops and counts; the loop's process raises the faults."""
+    pytest.importorskip("mujoco")
+    from edgepilot.hil.sensor_models import SensorModel
+
+    from .test_daemon_over_dds import Rig, first_zero_after, start_daemon, stop_daemon, write_profile
+
+    summary_path = tmp_path / "summary.json"
+    # Realistic noise: an ideal simulated IMU can repeat a reading exactly and look frozen.
+    rig = Rig(dds_domain, sensor_model=SensorModel.realistic())
+    proc = start_daemon(write_profile(tmp_path, streams=INTEGRITY_LIMITS, recovery_ticks=5), dds_domain, summary_path)
+    no_stop: dict[str, list] = {}
+    try:
+        rig.wait_driving(0.0, timeout=20.0)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        cmdlines = [Path(f"/proc/{c}/cmdline").read_bytes().replace(b"\0", b" ").decode() for c in children]
+        assert any("edgepilot.daemon.ingest_process" in c for c in cmdlines), cmdlines
+        for kind, stream, params in [("duplicate", "imu", {}), ("reorder", "joint_states", {}),
+                                     ("stale_stamps", "imu", {"age_s": 0.5}), ("clock_jump", None, {"offset_s": 2.0}),
+                                     ("rate_burst", "imu", {"factor": 10}), ("freeze", "imu", {}),
+                                     ("out_of_range", "imu", {})]:
+            t = time.monotonic()
+            rig.faults.set(kind, stream, True, **params)
+            time.sleep(0.3)
+            rig.faults.set(kind, stream, False)
+            if kind in ("duplicate", "reorder"):  # counted and dropped, never a stop: newer data is in hand
+                no_stop[kind] = [c for c in rig.commands_since(t) if c[0] < time.monotonic()]
+            else:
+                rig.wait_for(lambda t=t: first_zero_after(rig.commands_since(t)) is not None, 2.0, f"a stop for {kind}")
+            rig.wait_driving(time.monotonic(), timeout=5.0)
+    finally:
+        rc, out = stop_daemon(proc)
+        rig.close()
+    assert rc == 0, out
+    for kind, cmds in no_stop.items():
+        assert len(cmds) >= 10 and first_zero_after(cmds) is None, (kind, cmds[:5])
+    summary = json.loads(summary_path.read_text())
+    expected = {"stamp:imu", "stamp:joint_states", "stamp:camera", "rate:imu", "frozen:imu", "out_of_range:imu"}
+    assert expected <= set(summary["faults"]), summary["fault_events"]
+    # Messages dropped for their stamps never reach the ring, so those streams also went stale; nothing else.
+    assert set(summary["faults"]) - expected <= {"stale:imu", "stale:joint_states", "stale:camera"}, summary["fault_events"]
+    imu, joints = summary["streams"]["imu"], summary["streams"]["joint_states"]
+    assert imu["duplicates"] > 0 and joints["reordered"] > 0, summary["streams"]
+    assert imu["stamp_rejected"] > 0 and joints["stamp_rejected"] > 0 and imu["rate_exceeded"] > 0, summary["streams"]
+    # Counted in the child, reported by the daemon: every drop is one of the counted kinds here.
+    drops = imu["duplicates"] + imu["reordered"] + imu["stamp_rejected"]
+    assert imu["received"] > 500 and imu["dropped"] == drops, imu
+    assert imu["last_error"], imu
