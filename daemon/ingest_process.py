@@ -19,7 +19,8 @@ Safety: the watchdog does not depend on the child. If the ingest process
 dies or hangs, its streams stop updating, go stale, and the loop zeroes the
 command (stale-stream faults); if the loop's process stalls, the stall
 supervisor (its own process) zeroes it. The child exits when the daemon's
-process is gone (parent-death signal, and a poll of its parent pid).
+process is gone (parent-death signal, and a poll of its parent pid), and
+then removes the shared file the daemon could not.
 
 File layout (int64 words; offsets in bytes; streams in the profile's order;
 every block 64-byte aligned): 0: magic, ready flag, child pid, stream count;
@@ -319,6 +320,11 @@ def child_main(shm_path: str, spec_path: str) -> int:
     finally:
         transport.close()
         publish()
+        if os.getppid() != parent:
+            # The daemon died without closing (SIGKILL, a crash): nobody else will remove the files, and every such
+            # death would leave its rings in /dev/shm (megabytes with a camera). Our own mapping stays valid.
+            for p in (Path(shm_path), Path(spec_path)):
+                p.unlink(missing_ok=True)
     return 0
 
 
