@@ -286,8 +286,26 @@ ActionOrJointAction = Annotated[Union[Annotated[ActionConfig, Tag("twist")], Ann
                                 Discriminator(_action_kind)]
 
 
+class LoopSyncConfig(StrictModel):
+    """Phase-lock the loop's ticks to a sensor stream (daemon/phase_lock.py): each tick starts about ``offset_s``
+    after that stream's newest arrival, at the loop's own fixed rate. ``stream`` must publish at a whole multiple
+    of ``loop.rate_hz``. ``gain``: fraction of the phase error corrected per tick; ``max_step_s``: largest shift
+    of one tick (default 1 % of the loop period), which also bounds the jitter the lock adds."""
+
+    stream: str
+    offset_s: float = Field(default=0.0002, ge=0, le=0.1, description="Wanted age of the stream's newest sample "
+                            "at tick start, s: margin for its arrival jitter.")
+    gain: float = Field(default=0.1, gt=0, le=1)
+    max_step_s: float | None = Field(default=None, gt=0, le=0.01)
+
+
 class LoopConfig(StrictModel):
     rate_hz: float = Field(gt=0, le=2000, description="Control loop rate, Hz.")
+    sync: LoopSyncConfig | None = Field(default=None, description="Phase-lock ticks to a sensor stream.")
+
+    def sync_max_step_s(self) -> float:
+        s = self.sync
+        return s.max_step_s if s is not None and s.max_step_s is not None else 0.01 / self.rate_hz
 
 
 class WatchdogConfig(StrictModel):
@@ -341,6 +359,28 @@ class IngestConfig(StrictModel):
     mode: Literal["auto", "in_process", "process"] = "auto"
 
 
+class RealtimeConfig(StrictModel):
+    """Real-time scheduling (daemon/realtime.py), applied where permitted and reported either way.
+
+    ``loop_priority``: SCHED_FIFO priority of the control loop's thread (the stall supervisor gets one more);
+    ``ingest_priority``: of the proprioceptive ingest process (image ingest stays ordinary); null: leave the
+    scheduler alone. ``gc_freeze`` and ``switch_interval_s`` tune the loop's interpreter for the run.
+    """
+
+    loop_priority: int | None = Field(default=None, ge=1, le=97)
+    ingest_priority: int | None = Field(default=None, ge=1, le=97)
+    gc_freeze: bool = True
+    switch_interval_s: float = Field(default=0.0002, gt=0, le=0.005)
+
+    @model_validator(mode="after")
+    def _ingest_below_loop(self) -> "RealtimeConfig":
+        if self.loop_priority is not None and self.ingest_priority is not None and self.ingest_priority >= self.loop_priority:
+            raise ValueError(f"realtime.ingest_priority={self.ingest_priority} must be below realtime.loop_priority="
+                             f"{self.loop_priority}: the loop must preempt the ingest, not wait for it; use "
+                             f"{max(1, self.loop_priority - 10)}")
+        return self
+
+
 class Profile(StrictModel):
     """A robot profile. See daemon/profiles/diffbot.yaml for a complete example."""
 
@@ -358,6 +398,7 @@ class Profile(StrictModel):
                                      "applied every tick and reloaded on SIGHUP; relative to the profile's folder.")
     residuals: ResidualsConfig | None = Field(default=None, description="Residual logging to MCAP against a sim model.")
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="Where sensor callbacks run.")
+    realtime: RealtimeConfig = Field(default_factory=RealtimeConfig, description="Real-time scheduling.")
     base_dir: Path = Field(default=Path("."), exclude=True, description="Set by load_profile: the profile's folder.")
 
     @model_validator(mode="after")
@@ -414,6 +455,7 @@ class Profile(StrictModel):
                 raise ValueError(f"streams.{name}.required is false but the observation reads it; a policy must not "
                                  "run on data that may be missing: set required: true")
         check_joint_policy(self)  # joint-policy terms and action.joints against the streams
+        self._check_loop_sync()
         period = 1.0 / self.loop.rate_hz
         if self.watchdog.stall_timeout_s <= period:
             raise ValueError(
@@ -421,6 +463,26 @@ class Profile(StrictModel):
                 f"or every tick would look like a stall; use about 1.5 to 2 periods ({1.75 * period:.4f})"
             )
         return self
+
+    def _check_loop_sync(self) -> None:
+        sync = self.loop.sync
+        if sync is None:
+            return
+        s = self.streams.get(sync.stream)
+        if s is None:
+            raise ValueError(f"loop.sync.stream={sync.stream!r} is not a stream; streams: {sorted(self.streams)}")
+        k = s.rate_hz / self.loop.rate_hz
+        if round(k) < 1 or abs(k - round(k)) > 0.01 * k:
+            raise ValueError(f"loop.sync.stream={sync.stream!r} publishes at {s.rate_hz:g} Hz, not a whole multiple of "
+                             f"loop.rate_hz={self.loop.rate_hz:g}: ticks cannot all sit just after an arrival; lock to a "
+                             "stream at 1, 2, 3 ... times the loop rate, or remove loop.sync")
+        period = 1.0 / s.rate_hz
+        if sync.offset_s >= 0.5 * period:
+            raise ValueError(f"loop.sync.offset_s={sync.offset_s} must be under half the period of {sync.stream!r} "
+                             f"({0.5 * period:.6f} s): a longer wait only adds latency (the next arrival comes sooner); "
+                             "0.0002 suits a stream received in the same host")
+        if not s.required:
+            raise ValueError(f"loop.sync.stream={sync.stream!r} is not required; lock to a stream the robot always has")
 
     @property
     def model_path(self) -> Path:

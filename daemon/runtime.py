@@ -21,6 +21,8 @@ from .fault_injection import FaultInjector
 from .fixed_rate_loop import FixedRateLoop
 from .journal_logging import ensure_logging, flush_logging, logger
 from .observation import ObservationBuilder
+from .phase_lock import PhaseLock
+from .realtime import LoopThreadTuning
 from .odometry import WheelOdometry
 from .sd_notify import SdNotifier
 from .stall_supervisor import StallSupervisorProcess
@@ -133,6 +135,10 @@ class Daemon:
         lc = self.loop_clock
         self.loop = FixedRateLoop(profile.loop.rate_hz) if lc is None else FixedRateLoop(
             profile.loop.rate_hz, spin_s=0.0 if lc.simulated else 0.0002, clock=lc.now_ns, sleep=lc.sleep)
+        sync = profile.loop.sync
+        self.phase_lock = None if sync is None else PhaseLock(
+            int(1e9 / profile.streams[sync.stream].rate_hz), int(sync.offset_s * 1e9), sync.gain,
+            int(profile.loop.sync_max_step_s() * 1e9))
         self.watchdog = Watchdog(profile.streams, profile.watchdog.recovery_ticks, log=self.log)
         self.injector = FaultInjector(transport) if fault_injection else None
         # Sim-to-real calibration (edgepilot.calibration): compensation applied each tick, residuals logged off-loop.
@@ -175,6 +181,7 @@ class Daemon:
         self.diagnostics = DiagnosticsReporter(self, diagnostics_publisher(transport, DIAGNOSTICS_TOPIC))
         self.heartbeat: hb.Heartbeat | None = None
         self.supervisor: StallSupervisorProcess | None = None
+        self.realtime_report: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -190,7 +197,8 @@ class Daemon:
             self.heartbeat, self.profile.transport, self.profile.action.topic, self.profile.watchdog.stall_timeout_s,
             self.profile.watchdog.supervisor_poll_hz, 1.0 / self.profile.loop.rate_hz,
             stamped=self.profile.action.output == "twist_stamped", frame_id=getattr(self.profile.action, "frame_id", ""),
-            joint_safe=self.mapper.supervisor_safe(self.heartbeat.path) if hasattr(self.mapper, "supervisor_safe") else None)
+            joint_safe=self.mapper.supervisor_safe(self.heartbeat.path) if hasattr(self.mapper, "supervisor_safe") else None,
+            rt_priority=None if self.profile.realtime.loop_priority is None else self.profile.realtime.loop_priority + 1)
         if not self.supervisor.wait_ready(timeout_s):
             self.supervisor.stop()
             raise RuntimeError("the stall supervisor process did not start; refusing to drive without it")
@@ -222,9 +230,17 @@ class Daemon:
         if self.calibration is not None:
             self.calibration.start()
         beat[hb.STATE] = hb.STATE_RUNNING
+        # Last, so that the threads and processes started above do not inherit the loop's real-time policy.
+        rt = self.profile.realtime
+        tuning = LoopThreadTuning(rt.loop_priority, rt.gc_freeze, rt.switch_interval_s)
+        self.realtime_report = {**tuning.apply(), **self.realtime_report}
+        if "refused" in self.realtime_report["loop"]:
+            self._say(logging.WARNING, f"real-time priority for the loop {self.realtime_report['loop']}; see `edgepilot "
+                      "doctor`", {"EDGEPILOT_EVENT": "realtime_refused"})
         try:
             self._loop(beat, end_ns)
         finally:
+            tuning.restore()
             self._shutdown(beat)
         return self.summary()
 
@@ -284,6 +300,8 @@ class Daemon:
         ping_period_ns = self.notifier.watchdog_period_ns
         next_ping_ns = 0
         wd_active = wd.active
+        lock = self.phase_lock
+        lock_snap = self.snapshots[self.profile.loop.sync.stream] if self.profile.loop.sync is not None else None
 
         while not stop.is_set():
             now = loop.wait_next()
@@ -315,6 +333,8 @@ class Daemon:
                 integ = integrity[k]
                 if integ is not None and integ.check(s, now, s.age_s <= max_age[k], raise_fault, ids):
                     inputs_ok = False
+            if lock is not None:
+                loop.shift(lock.shift_ns(now, lock_snap.stamp_ns))  # type: ignore[union-attr]
             if tick > 0 and loop.last_gap_ns > stall_ns:
                 wd.raise_fault(id_stall, f"{loop.last_gap_ns / 1e6:.1f} ms between ticks")
             if supervised and beat_now - beat[hb.SUPERVISOR_POLL_NS] > SUPERVISOR_LOST_S * 1e9:
@@ -498,6 +518,9 @@ class Daemon:
                                **(ing.integrity.counters() if ing.integrity is not None else {})}
                         for name, ing in self.ingests.items()},
             "calibration": None if self.calibration is None else self.calibration.diagnostics(),
+            "realtime": self.realtime_report,
+            "loop_sync": None if self.phase_lock is None else
+            {"stream": self.profile.loop.sync.stream, **self.phase_lock.summary()},  # type: ignore[union-attr]
             "odometry": None if self.odometry is None else
             {"x_m": round(self.odometry.x, 4), "y_m": round(self.odometry.y, 4), "yaw_rad": round(self.odometry.yaw, 4)},
         }

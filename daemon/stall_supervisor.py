@@ -42,7 +42,7 @@ class StallSupervisorProcess:
 
     def __init__(self, heartbeat: hb.Heartbeat, transport: TransportConfig, topic: str, stall_timeout_s: float,
                  poll_hz: float, zero_period_s: float, *, stamped: bool = False, frame_id: str = "base_link",
-                 joint_safe: tuple[tuple[str, ...], str, Path | None] | None = None) -> None:
+                 joint_safe: tuple[tuple[str, ...], str, Path | None] | None = None, rt_priority: int | None = None) -> None:
         self.heartbeat = heartbeat
         heartbeat.array[hb.DAEMON_PID] = os.getpid()
         cmd = [
@@ -55,6 +55,8 @@ class StallSupervisorProcess:
             "--zero-period", repr(zero_period_s),
             "--daemon-pid", str(os.getpid()),
         ]
+        if rt_priority is not None:  # above the loop's (daemon/realtime.py)
+            cmd += ["--rt-priority", str(rt_priority)]
         if stamped:  # the command topic carries TwistStamped: a Twist writer would be a different DDS topic type
             cmd += ["--stamped", "--frame-id", frame_id]
         if joint_safe is not None:  # joint profile: (joints, message, pose file or None for zero torque)
@@ -169,8 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--joints", default="", help="joint profile: comma-separated joint names (publish joint targets)")
     p.add_argument("--joint-message", default="float64_multi_array", choices=("joint_state", "float64_multi_array"))
     p.add_argument("--pose-file", type=Path, default=None, help="float64 pose the daemon keeps current (hold)")
+    p.add_argument("--rt-priority", type=int, default=None, help="SCHED_FIFO priority (daemon/realtime.py)")
     a = p.parse_args(argv)
     setup_logging()
+    if a.rt_priority is not None:
+        from .realtime import set_fifo
+
+        got = set_fifo(a.rt_priority)
+        if not got.startswith("SCHED_FIFO"):
+            log.warning(f"stall supervisor real-time priority {a.rt_priority} {got}",
+                        extra={"EDGEPILOT_EVENT": "realtime_refused"})
     return supervise(a.heartbeat, a.domain_id, a.topic, a.stall_timeout, a.poll_hz, a.zero_period, a.daemon_pid,
                      stamped=a.stamped, frame_id=a.frame_id, joints=tuple(j for j in a.joints.split(",") if j),
                      joint_message=a.joint_message, pose_file=a.pose_file)

@@ -162,6 +162,7 @@ class StreamIntegrity:
         self._seen_stamp = -1
         # Loop-thread state, bound to the snapshot's sample on the first check.
         self._bound: np.ndarray | None = None
+        self._has_ranges = bool(config.value_range)
         self._ranges: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def bind_shared(self, words: np.ndarray, initialise: bool) -> None:
@@ -294,9 +295,8 @@ class StreamIntegrity:
         ``fresh``: the sample is within ``max_age_s`` (a stream that stopped is stale, not frozen).
         """
         faulted = False
-        sample = snap.sample
-        if sample is not self._bound:
-            self._bind(sample)
+        if self._has_ranges and self._bound is None:
+            self._bind(snap.sample)  # only value_range reads the payload (see StreamSnapshot: unread streams skip the copy)
         words = self._words
         stamp = snap.stamp_ns
         if stamp >= 0:

@@ -503,7 +503,7 @@ def check_realtime() -> Check:
         who = " (as root, through CAP_SYS_NICE: the service user gets it from LimitRTPRIO=)" if os.geteuid() == 0 else ""
         return Check("realtime", "ok", f"real-time scheduling permitted{who} (SCHED_FIFO set on a probe thread): " + facts)
     return Check("realtime", "warn", f"real-time scheduling not permitted ({why}): {facts}",
-                 "under systemd use systemd/edgepilot.service.d/realtime.conf.example (LimitRTPRIO=, CPUSchedulingPolicy=); "
+                 "under systemd use systemd/edgepilot.service.d/realtime.conf.example (LimitRTPRIO=; the profile's realtime section sets the priorities); "
                  "elsewhere raise RLIMIT_RTPRIO (ulimit -r 80, /etc/security/limits.d)")
 
 

@@ -66,6 +66,12 @@ def _set(data: dict, path: str, value: object) -> dict:
         ("odometry.left_joint", "wheel_l", ["odometry joint 'wheel_l'"]),
         ("streams.imu.required", False, ["streams.imu.required", "set required: true"]),
         ("transport.domain_id", 300, ["transport.domain_id", "less than or equal to 232"]),
+        ("loop.sync.stream", "lidar", ["loop.sync.stream='lidar'", "is not a stream"]),
+        ("loop.sync.stream", "camera", ["loop.sync.stream='camera'", "15 Hz", "not a whole multiple", "loop.rate_hz=50"]),
+        ("loop.rate_hz", 60, ["loop.sync.stream='joint_states'", "200 Hz", "loop.rate_hz=60"]),
+        ("loop.sync", {"stream": "joint_states", "offset_s": 0.003}, ["loop.sync.offset_s=0.003", "half the period"]),
+        ("realtime.ingest_priority", 30, ["realtime.ingest_priority=30", "below realtime.loop_priority=20", "use 10"]),
+        ("realtime.loop_priority", 99, ["realtime.loop_priority", "less than or equal to 97"]),
     ],
 )
 def test_bad_field_is_named(base: dict, path: str, value: object, expect: list[str]) -> None:

@@ -1,0 +1,83 @@
+"""Real-time scheduling helpers (daemon/realtime.py), on throwaway threads so the test process is left as it was."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import threading
+
+import pytest
+
+from edgepilot.daemon.config import RealtimeConfig
+from edgepilot.daemon.realtime import LoopThreadTuning, set_fifo, set_normal
+
+
+def on_thread(fn):  # type: ignore[no-untyped-def]
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(fn()))
+    t.start()
+    t.join()
+    return out[0]
+
+
+def fifo_permitted() -> bool:
+    def probe() -> bool:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+            return True
+        except PermissionError:
+            return False
+
+    return on_thread(probe)
+
+
+def test_not_requested_leaves_the_thread_alone() -> None:
+    def body():  # type: ignore[no-untyped-def]
+        return set_fifo(None), os.sched_getscheduler(0)
+
+    said, policy = on_thread(body)
+    assert said == "not requested" and policy == os.SCHED_OTHER
+
+
+def test_fifo_is_applied_to_the_calling_thread_only_or_reported_refused() -> None:
+    main_policy = os.sched_getscheduler(0)
+
+    def body():  # type: ignore[no-untyped-def]
+        said = set_fifo(7)
+        got = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
+        back = set_normal()
+        return said, got, back, os.sched_getscheduler(0)
+
+    said, got, back, after = on_thread(body)
+    if fifo_permitted():
+        assert said == "SCHED_FIFO 7" and got == (os.SCHED_FIFO, 7)
+        assert back.startswith("SCHED_OTHER (inherited") and after == os.SCHED_OTHER
+    else:
+        assert said.startswith("refused (PermissionError") and got[0] == os.SCHED_OTHER
+    assert os.sched_getscheduler(0) == main_policy  # the test's own thread never changed
+
+
+def test_loop_thread_tuning_is_undone_after_the_run() -> None:
+    interval = sys.getswitchinterval()
+
+    def body():  # type: ignore[no-untyped-def]
+        t = LoopThreadTuning(5, gc_freeze=True, switch_interval_s=0.0003)
+        report = t.apply()
+        during = (sys.getswitchinterval(), gc.get_freeze_count() > 0, os.sched_getscheduler(0))
+        t.restore()
+        return report, during, (sys.getswitchinterval(), gc.get_freeze_count(), os.sched_getscheduler(0))
+
+    report, during, after = on_thread(body)
+    assert during[0] == pytest.approx(0.0003) and during[1]
+    assert report["switch_interval_s"] == 0.0003 and report["gc"].startswith("frozen")
+    assert report["loop"] == ("SCHED_FIFO 5" if fifo_permitted() else report["loop"])
+    if fifo_permitted():
+        assert during[2] == os.SCHED_FIFO
+    assert after == (pytest.approx(interval), 0, os.SCHED_OTHER)
+
+
+def test_ingest_priority_must_be_below_the_loop() -> None:
+    with pytest.raises(ValueError, match="ingest_priority=20 must be below realtime.loop_priority=20"):
+        RealtimeConfig(loop_priority=20, ingest_priority=20)
+    assert RealtimeConfig(loop_priority=20, ingest_priority=10).ingest_priority == 10
