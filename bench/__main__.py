@@ -9,8 +9,9 @@ recorded next to it: on a shared machine figures taken under load are pessimisti
   across processes in shared memory (bench/ring_rates.py);
 * ``fusion``: us per tick and bytes allocated per tick of the example observation (bench/fusion_cost.py);
 * ``loop``: 500 Hz under 1 kHz JointState + 1 kHz Imu + 30 Hz 640x480 rgb8 over Cyclone DDS from another
-  process: jitter, overruns, end-to-end latency, overhead above inference, for the daemon, the daemon with
-  in-process tuning, and the seed's AIDeploymentNode (bench/loop_under_load.py, bench/baseline/);
+  process: jitter, overruns, end-to-end latency, overhead above inference, for the daemon as shipped, the
+  daemon with its sensor callbacks in the loop's process, and the seed's AIDeploymentNode
+  (bench/loop_under_load.py, bench/baseline/);
 * ``cold_start``: process start to first command (bench/cold_start.py).
 
 All DDS traffic uses the loopback-only Cyclone config and random domain ids in [100, 200].
@@ -35,7 +36,7 @@ LOOPBACK = REPO / "daemon" / "transport" / "cyclonedds_loopback.xml"
 os.environ["CYCLONEDDS_URI"] = LOOPBACK.as_uri()  # before anything imports cyclonedds; children inherit it
 
 SECTIONS = ("ring", "fusion", "loop", "cold_start")
-SYSTEMS = ("ours", "ours_tuned", "ours_process", "baseline")
+SYSTEMS = ("ours", "ours_in_process", "baseline")
 
 
 def _load() -> list[float]:

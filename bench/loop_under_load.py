@@ -1,7 +1,7 @@
 """Loop timing, end-to-end latency and overhead at 500 Hz under full sensor load, ours vs the baseline.
 
-For each system (the daemon as ``edgepilot run`` runs it, the daemon with the cheap in-process tuning of
-:func:`bench.daemon_runner.apply_tuning`, and the seed's ``AIDeploymentNode``) one run is:
+For each system (the daemon as ``edgepilot run`` runs the example profile, the same daemon with its sensor
+callbacks moved back into the loop's process, and the seed's ``AIDeploymentNode``) one run is:
 
 1. this process subscribes to /cmd_vel (:class:`bench.command_probe.CommandProbe`);
 2. :mod:`bench.sensor_load` starts in its own process: JointState 1 kHz, Imu 1 kHz, Image 640x480 rgb8 30 Hz;
@@ -35,7 +35,7 @@ WARMUP_S = 1.5
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bench_profile(directory: Path, ingest_mode: str = "in_process") -> Path:
+def bench_profile(directory: Path, ingest_mode: str | None = None) -> Path:
     """The example profile at 500 Hz with the benchmark's streams (640x480 camera, 1 kHz joints and IMU)."""
     from edgepilot.daemon.config import default_profile_path
 
@@ -47,8 +47,9 @@ def bench_profile(directory: Path, ingest_mode: str = "in_process") -> Path:
     d["streams"]["imu"]["rate_hz"] = 1000
     d["streams"]["camera"].update(rate_hz=30, width=640, height=480, max_age_s=0.3)
     d["watchdog"]["startup_grace_s"] = 5.0
-    d["ingest"] = {"mode": ingest_mode}
-    p = directory / f"bench_profile_{ingest_mode}.yaml"
+    if ingest_mode is not None:
+        d["ingest"] = {**d.get("ingest", {}), "mode": ingest_mode}
+    p = directory / f"bench_profile_{ingest_mode or 'shipped'}.yaml"
     p.write_text(yaml.safe_dump(d))
     return p
 
@@ -65,12 +66,13 @@ def _pct_us(ns: np.ndarray) -> dict[str, float]:
 def run_once(system: str, duration_s: float, workdir: Path, profile: Path) -> dict:
     """One run of ``system`` under the full sensor load; figures + raw arrays.
 
-    ``ours``: the daemon as shipped (callbacks on DDS threads in its process); ``ours_tuned``: plus
-    :func:`bench.daemon_runner.apply_tuning`; ``ours_process``: ``ingest: {mode: process}`` (callbacks in a
-    child process writing shared-memory rings) plus the same tuning; ``baseline``: bench/baseline.
+    ``ours``: the daemon with the example profile as shipped (ingest in child processes writing shared-memory
+    rings, real-time priorities where permitted, ticks phase-locked to the joint states); ``ours_in_process``:
+    the same with ``ingest: {mode: in_process}`` (sensor callbacks on DDS threads in the loop's process: what
+    the separate ingest process buys); ``baseline``: bench/baseline.
     """
-    if system == "ours_process":
-        profile = bench_profile(workdir, "process")
+    if system == "ours_in_process":
+        profile = bench_profile(workdir, "in_process")
     domain = random.SystemRandom().randint(100, 200)
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     probe = CommandProbe(domain)
@@ -87,7 +89,7 @@ def run_once(system: str, duration_s: float, workdir: Path, profile: Path) -> di
                    "--rate-hz", str(RATE_HZ), "--out", str(run_path)]
         else:
             cmd = [sys.executable, "-m", "bench.daemon_runner", "--config", str(profile), "--domain-id", str(domain),
-                   "--duration", str(duration_s), "--out", str(run_path)] + (["--tuning"] if system in ("ours_tuned", "ours_process") else [])
+                   "--duration", str(duration_s), "--out", str(run_path)]
         sysp = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=duration_s + 60)
         if sysp.returncode != 0:
             raise RuntimeError(f"{system} failed ({sysp.returncode}): {sysp.stderr[-2000:]}")
