@@ -92,6 +92,9 @@ class DiagnosticsReporter:
             self._thread.join(timeout=timeout_s)
 
     def _run(self) -> None:
+        from .realtime import set_fifo
+
+        set_fifo(self.daemon.helper_priority)  # see Daemon.helper_priority: no priority inversion on the GIL
         while not self._stop.wait(self.period_s):
             self._report_safely()
 

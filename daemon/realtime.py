@@ -6,8 +6,11 @@ Priorities (SCHED_FIFO, higher runs first), from the profile's two numbers:
   that stopped ticking, including one spinning at its own real-time priority,
   so nothing of the daemon may starve it. It sleeps between polls.
 * control loop thread: ``loop_priority``; its sleeps end on time however busy
-  the machine is. The status and diagnostics threads are started before the
-  loop raises its priority, so they stay ordinary threads.
+  the machine is.
+* the status and diagnostics threads of the loop's process: ``loop_priority -
+  1``. They hold the loop's interpreter lock while they work; at the normal
+  policy a busy machine could preempt one of them mid-work and leave the loop
+  waiting for the lock (priority inversion).
 * proprioceptive ingest process (joint states, IMU, twists;
   daemon/ingest_process.py): ``ingest_priority``, below the loop. A sensor
   message then reaches its ring within ~0.1-0.4 ms even while a camera frame

@@ -54,12 +54,14 @@ def test_process_ingest_drives_and_its_death_zeroes_the_command(tmp_path: Path, 
     daemon = Daemon(profile, transport, OnnxRuntimeBackend(profile.model_path), log=sys.stderr)
     shm = daemon.ingest_process.path
     killed_at: list[float] = []
+    children: list[tuple[int, int]] = []
 
     def kill_ingest() -> None:
         while daemon.policy_commands < 100 and not daemon.stop_requested.is_set():
             time.sleep(0.01)
+        children.extend((p.pid, os.sched_getscheduler(p.pid)) for p in daemon.ingest_process.procs)
         killed_at.append((time.monotonic_ns() - daemon._started_ns) / 1e9)
-        os.kill(daemon.ingest_process.proc.pid, signal.SIGKILL)
+        os.kill(daemon.ingest_process.proc.pid, signal.SIGKILL)  # the joint-state/IMU child
 
     try:
         assert daemon.ingest_mode == "process"
@@ -77,9 +79,21 @@ def test_process_ingest_drives_and_its_death_zeroes_the_command(tmp_path: Path, 
     streams = summary["streams"]
     assert all(streams[s]["received"] > 0 for s in ("joint_states", "imu", "camera")), streams
     assert summary["policy_commands"] >= 100
-    # The ingest child died: its streams went stale and the loop zeroed the command from then on.
+    # Two children: joint states + IMU together (real time, as the profile asks, where permitted), the camera alone
+    # at the normal policy, so that decoding a frame never delays a joint state (daemon/ingest_process.py).
+    groups = [sorted(g) for g, _ in daemon.ingest_process.groups]
+    assert groups == [["imu", "joint_states"], ["camera"]]
+    assert len(children) == 2 and children[1][1] == os.SCHED_OTHER, children
+    said = summary["realtime"]["ingest"]
+    small = ",".join(daemon.ingest_process.groups[0][0])
+    assert set(said) == {small, "camera"} and said["camera"] == "as asked"
+    if said[small] == "as asked":
+        assert children[0][1] == os.SCHED_FIFO
+    else:
+        assert "refused" in said[small] and children[0][1] == os.SCHED_OTHER
+    # The joint-state child died: its streams went stale and the loop zeroed the command from then on.
     stale = [e for e in summary["fault_events"] if e["fault"].startswith("stale:") and e["raised_s"] >= killed_at[0]]
-    assert stale, summary["fault_events"]
+    assert {e["fault"] for e in stale} == {"stale:joint_states", "stale:imu"}, summary["fault_events"]
     assert all(e["cleared_s"] is None for e in stale)
     assert summary["loop_zero_commands"] > 10
 
