@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import operator
 import zlib
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -108,14 +108,14 @@ class RingBuffer:
       program order and loads in program order, and the C compiler cannot
       reorder memory accesses across the separate interpreter-level calls that
       each access is, so the seqlock is sound.
-    * Across processes on ARM64 (Jetson) this is a KNOWN LIMITATION: ARM is
-      weakly ordered and pure Python/numpy cannot issue a memory barrier, so a
-      reader could in principle see the even seq before the payload bytes
-      (or read payload bytes early) and return a torn sample. The
-      interpreter executes thousands of instructions between the accesses,
-      which makes it very unlikely, but it is not guaranteed. Cross-process
-      use on ARM needs a real fence (e.g. a tiny C helper calling
-      ``atomic_thread_fence``) or a lock.
+    * Across processes on ARM64 (Jetson): ARM is weakly ordered, so a reader
+      could see the even seq before the payload bytes (or read payload bytes
+      early) and return a torn sample. Pass ``fence`` (a full barrier,
+      :func:`.memory_fence.cross_process_fence`: Cyclone DDS's
+      ``ddsrt_atomic_fence``): the writer calls it after marking the slot odd
+      and before marking it even, readers after the first seq check and before
+      the second, which is the textbook seqlock. The ingest process passes it
+      wherever the CPU needs it; on x86-64 it is None and costs nothing.
 
     Shared memory: pass ``buffer=shm.buf`` (at least :meth:`nbytes` bytes,
     8-byte aligned; ``SharedMemory`` is page aligned). The first RingBuffer on
@@ -129,7 +129,7 @@ class RingBuffer:
     """
 
     def __init__(self, capacity: int, shape: tuple[int, ...], dtype: Any, buffer: Any = None,
-                 *, max_retries: int = DEFAULT_MAX_RETRIES) -> None:
+                 *, max_retries: int = DEFAULT_MAX_RETRIES, fence: Callable[[], None] | None = None) -> None:
         capacity, shape, dtype, sample, stride, payload, total = _layout(capacity, shape, dtype)
         if max_retries < 1:
             raise ValueError(f"max_retries must be >= 1, got {max_retries}")
@@ -137,6 +137,8 @@ class RingBuffer:
         self.shape: tuple[int, ...] = shape
         self.dtype: np.dtype = dtype
         self.max_retries = int(max_retries)
+        #: Full memory barrier between the seqlock's accesses, or None (see "Memory ordering" above).
+        self.fence = fence
         #: Failed (lapped or mid-write) read attempts seen by THIS object; process-local, for diagnostics.
         self.retries = 0
         self._mv: memoryview | None = None
@@ -263,9 +265,14 @@ class RingBuffer:
         i = n % cap
         odd = (n // cap) * 2 + 1
         # Order matters (see class docstring): seq odd -> payload, stamp -> seq even -> head.
+        fence = self.fence
         seq[i] = odd
+        if fence is not None:
+            fence()
         _copyto(self._slot_views[i], value)
         self._stamp[i] = stamp_ns
+        if fence is not None:
+            fence()
         seq[i] = odd + 1
         head[0] = n + 1
         self._pending = -1
@@ -286,6 +293,8 @@ class RingBuffer:
         n = head.item(0)
         i = n % cap
         self._seq[i] = (n // cap) * 2 + 1
+        if self.fence is not None:
+            self.fence()  # the odd seq is visible before any payload byte the caller writes
         self._pending = n
         return self._slot_views[i]
 
@@ -301,6 +310,8 @@ class RingBuffer:
         cap = self.capacity
         i = n % cap
         self._stamp[i] = stamp_ns
+        if self.fence is not None:
+            self.fence()
         self._seq[i] = (n // cap) * 2 + 2
         self._head[0] = n + 1
         self._pending = -1
@@ -335,6 +346,7 @@ class RingBuffer:
         head = self._head
         seq = self._seq
         cap = self.capacity
+        fence = self.fence
         tries = self.max_retries
         while tries:
             n = head.item(0)
@@ -344,8 +356,12 @@ class RingBuffer:
             i = k % cap
             committed = (k // cap) * 2 + 2
             if seq.item(i) == committed:
+                if fence is not None:
+                    fence()
                 _copyto(out, self._slot_views[i])
                 t = self._stamp.item(i)
+                if fence is not None:
+                    fence()
                 if seq.item(i) == committed:
                     return t
             # Lapped (or being overwritten) while we looked: take a fresh head.
@@ -360,6 +376,7 @@ class RingBuffer:
         head = self._head
         seq = self._seq
         cap = self.capacity
+        fence = self.fence
         tries = self.max_retries
         while tries:
             n = head.item(0)
@@ -369,7 +386,11 @@ class RingBuffer:
             i = k % cap
             committed = (k // cap) * 2 + 2
             if seq.item(i) == committed:
+                if fence is not None:
+                    fence()
                 t = self._stamp.item(i)
+                if fence is not None:
+                    fence()
                 if seq.item(i) == committed:
                     return t
             self.retries += 1
@@ -395,6 +416,7 @@ class RingBuffer:
         seq = self._seq
         stamps = self._stamp
         cap = self.capacity
+        fence = self.fence
         tries = self.max_retries
         while tries:
             n = head.item(0)
@@ -409,7 +431,11 @@ class RingBuffer:
                 i = mid % cap
                 committed = (mid // cap) * 2 + 2
                 s1 = seq.item(i)
+                if fence is not None:
+                    fence()
                 st = stamps.item(i)
+                if fence is not None:
+                    fence()
                 if s1 != committed or seq.item(i) != committed:
                     # Sample mid was overwritten, so were all older ones: only newer ones can qualify.
                     self.retries += 1
@@ -424,8 +450,12 @@ class RingBuffer:
                 i = best % cap
                 committed = (best // cap) * 2 + 2
                 if seq.item(i) == committed:
+                    if fence is not None:
+                        fence()
                     _copyto(out, self._slot_views[i])
                     st = stamps.item(i)
+                    if fence is not None:
+                        fence()
                     if seq.item(i) == committed:
                         return st
                 self.retries += 1
