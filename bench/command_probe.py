@@ -16,8 +16,13 @@ fusion, inference, publish and DDS back.
 
 from __future__ import annotations
 
+import argparse
+import os
+import signal
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -84,3 +89,38 @@ def latencies_ns(toggles_ns: np.ndarray, cmd_t_ns: np.ndarray, cmds: np.ndarray,
                 out.append(cmd_t_ns[i] - t0)
                 break
     return np.asarray(out, np.int64)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The probe as a process of its own, for the loop benchmark: records until SIGTERM, then saves.
+
+    It stands where a robot's motor driver would, so it runs at SCHED_FIFO ``--rt-priority`` where permitted
+    (set before its DDS threads exist, so they inherit it): its own scheduling on a busy 2-core machine is not
+    charged to the system under test, and every system is measured through the same probe. Prints "ready"
+    once subscribed; writes ``--out`` (.npz: t_ns, cmds) and exits 0 on SIGTERM.
+    """
+    p = argparse.ArgumentParser(description="record /cmd_vel receipt times (bench)")
+    p.add_argument("--domain-id", type=int, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--rt-priority", type=int, default=None)
+    a = p.parse_args(argv)
+    sched = "normal"
+    if a.rt_priority is not None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(a.rt_priority))
+            sched = f"SCHED_FIFO {a.rt_priority}"
+        except (PermissionError, OSError) as err:
+            sched = f"refused: {err}"
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    probe = CommandProbe(a.domain_id)
+    print(f"ready {sched}", flush=True)
+    stop.wait()
+    probe.close()
+    t, cmds = probe.arrays()
+    np.savez(a.out, t_ns=t, cmds=cmds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

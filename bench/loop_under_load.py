@@ -3,8 +3,10 @@
 For each system (the daemon as ``edgepilot run`` runs the example profile, the same daemon with its sensor
 callbacks moved back into the loop's process, and the seed's ``AIDeploymentNode``) one run is:
 
-1. this process subscribes to /cmd_vel (:class:`bench.command_probe.CommandProbe`);
-2. :mod:`bench.sensor_load` starts in its own process: JointState 1 kHz, Imu 1 kHz, Image 640x480 rgb8 30 Hz;
+1. a probe process subscribes to /cmd_vel (:mod:`bench.command_probe`, SCHED_FIFO where permitted, as a motor
+   driver would run; the same for every system);
+2. :mod:`bench.sensor_load` starts as two processes, as a robot's drivers: JointState 1 kHz + Imu 1 kHz
+   (SCHED_FIFO where permitted) and Image 640x480 rgb8 30 Hz (normal policy);
 3. the system starts in its own process and runs for ``duration`` seconds at 500 Hz;
 4. the first ``WARMUP_S`` seconds of ticks are dropped (start-up hold, JIT-less warm caches, DDS discovery).
 
@@ -28,9 +30,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .command_probe import CommandProbe, latencies_ns
+from .command_probe import latencies_ns
 
 RATE_HZ = 500.0
+#: The command probe (bench/command_probe.py) stands where a motor driver would: above the daemon's own
+#: priorities (profile realtime: loop 20), so its own scheduling is not charged to any system.
+PROBE_PRIORITY = 30
+#: The joint-state/IMU publisher stands for those drivers (bench/sensor_load.py): real time, below the daemon's
+#: loop; the camera publisher runs at the normal policy.
+DRIVER_PRIORITY = 15
 WARMUP_S = 1.5
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,12 +83,19 @@ def run_once(system: str, duration_s: float, workdir: Path, profile: Path) -> di
         profile = bench_profile(workdir, "in_process")
     domain = random.SystemRandom().randint(100, 200)
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    probe = CommandProbe(domain)
+    probe_path = workdir / f"probe-{system}.npz"
+    probe = subprocess.Popen([sys.executable, "-m", "bench.command_probe", "--domain-id", str(domain), "--out",
+                              str(probe_path), "--rt-priority", str(PROBE_PRIORITY)], env=env, cwd=REPO,
+                             stdout=subprocess.PIPE, text=True)
+    probe_sched = (probe.stdout.readline() if probe.stdout else "").strip()
     toggles_path = workdir / f"toggles-{system}.npy"
     run_path = workdir / f"run-{system}.npz"
     load = subprocess.Popen([sys.executable, "-m", "bench.sensor_load", "--domain-id", str(domain), "--duration",
-                             str(duration_s + 30), "--out", str(toggles_path)], env=env, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(duration_s + 30), "--out", str(toggles_path), "--no-image", "--rt-priority",
+                             str(DRIVER_PRIORITY)], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    camera = subprocess.Popen([sys.executable, "-m", "bench.sensor_load", "--domain-id", str(domain), "--duration",
+                               str(duration_s + 30), "--image-only"], env=env, cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     load_avg_before = os.getloadavg()
     try:
         time.sleep(0.5)
@@ -96,12 +111,18 @@ def run_once(system: str, duration_s: float, workdir: Path, profile: Path) -> di
         sys_summary = json.loads(sysp.stdout.strip().splitlines()[-1])
     finally:
         load.terminate()
+        camera.terminate()
         out, err = load.communicate(timeout=30)
-        probe.close()
+        cam_out, _ = camera.communicate(timeout=30)
+        probe.terminate()
+        probe.communicate(timeout=30)
     load_avg_after = os.getloadavg()
     load_rates = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"error": err[-500:]}
+    if cam_out.strip():
+        load_rates.update(json.loads(cam_out.strip().splitlines()[-1]))
     toggles = np.load(toggles_path)[0]
-    cmd_t, cmds = probe.arrays()
+    with np.load(probe_path) as pr:
+        cmd_t, cmds = pr["t_ns"], pr["cmds"]
     r = np.load(run_path)
     start = r["start_ns"]
     period = int(r["period_ns"])
@@ -127,6 +148,7 @@ def run_once(system: str, duration_s: float, workdir: Path, profile: Path) -> di
         "tick_duration_us": _pct_us(dur),
         "e2e_latency_us": _pct_us(lat),
         "sensor_load_hz": load_rates,
+        "probe": probe_sched,
         "loadavg_1_5_15": {"before": [round(x, 2) for x in load_avg_before], "after": [round(x, 2) for x in load_avg_after]},
     }
     if "lateness_ns" in r:
