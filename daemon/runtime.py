@@ -21,6 +21,7 @@ from .fault_injection import FaultInjector
 from .fixed_rate_loop import FixedRateLoop
 from .journal_logging import ensure_logging, flush_logging, logger
 from .observation import ObservationBuilder
+from .command_sender import CommandSender
 from .phase_lock import PhaseLock
 from .realtime import LoopThreadTuning, set_fifo
 from .odometry import WheelOdometry
@@ -173,6 +174,13 @@ class Daemon:
         # On any fault (and at shutdown) publish_safe: zero velocity, or a joint profile's safe_action.
         self.publisher = self.mapper if joint_action else command_publisher(transport, profile.action)
         self.publish_safe = self.mapper.publish_safe if joint_action else self._publish_zero
+        # Twist commands leave through a thread of their own on the host clock (daemon/command_sender.py); joint
+        # profiles publish from their action stage, and replay keeps every write on the loop's simulated clock.
+        self.sender: CommandSender | None = None
+        if not joint_action and self.loop_clock is None:
+            # A writer of its own: the loop's direct zero (when the sender is stuck) never shares a buffer with it.
+            self.sender = CommandSender(command_publisher(transport, profile.action).publish, 6,
+                                        profile.realtime.loop_priority)
         for name, ingest in self.ingests.items():
             if self.ingest_process is not None:
                 break  # the ingest process subscribes (ingest.mode=process)
@@ -237,6 +245,8 @@ class Daemon:
         end_ns = self._started_ns + int(duration_s * 1e9) if duration_s else None
         status.start()
         self.diagnostics.start()
+        if self.sender is not None:
+            self.sender.start()
         if self.calibration is not None:
             self.calibration.start()
         beat[hb.STATE] = hb.STATE_RUNNING
@@ -287,8 +297,11 @@ class Daemon:
         mapper_map = self.mapper.map
         skip_policy = getattr(self.mapper, "skip_policy", None)  # joint_torques: PD ticks between policy steps
         between = getattr(self.mapper, "between", None)
-        publish_safe = self.publish_safe
-        publish = self.publisher.publish
+        sender = self.sender
+        id_send = wd.global_ids["command_sender"]
+        publish_direct = self.publisher.publish
+        publish_safe = self.publish_safe if sender is None else (lambda: sender.hand(zero))
+        publish = publish_direct if sender is None else sender.hand
         zero = self.zero
         injector = self.injector
         cal = self.calibration
@@ -387,6 +400,8 @@ class Daemon:
             if clock() - now > stall_ns:
                 # Frozen or stalled inside this very tick (SIGSTOP, a slow engine): its command is stale by now.
                 wd.raise_fault(id_stall, "tick overran the stall timeout")
+            if sender is not None and sender.lagging():
+                wd.raise_fault(id_send, sender.last_error or "the previous tick's command was not sent")
             if wd.end_tick(now, tick, hold):
                 publish(command)
                 self.policy_commands += 1
@@ -399,6 +414,8 @@ class Daemon:
                 latency_ns[slot] = clock() - newest
             else:
                 publish_safe()
+                if sender is not None and wd_active[id_send]:
+                    publish_direct(zero)  # the sender is stuck or failing: zero from this thread, every tick
                 self.zero_commands += 1
                 if cal is not None:
                     cal.record_zero(now, tick)
@@ -420,7 +437,10 @@ class Daemon:
                 break
 
     def _shutdown(self, beat: np.ndarray) -> None:
-        # Zero first, everything else after: on a robot the stop command matters more than a tidy exit.
+        # Zero first, everything else after: on a robot the stop command matters more than a tidy exit. The
+        # sender thread stops first, so nothing it still holds can follow the zeros onto the wire.
+        if self.sender is not None:
+            self.sender.close()
         for _ in range(3):
             self.publish_safe()
             self.zero_commands += 1

@@ -51,7 +51,7 @@ def test_hold_is_not_a_fault() -> None:
 def test_every_fault_name_exists() -> None:
     wd, _ = make()
     for name in ["missing:imu", "stale:joint_states", "nonfinite:imu", "loop_stall", "nonfinite_observation",
-                 "nonfinite_action", "inference_error", "supervisor_lost"]:
+                 "nonfinite_action", "inference_error", "supervisor_lost", "command_sender"]:
         wd.begin_tick()
         wd.raise_fault(wd.id_of(name))
         assert wd.end_tick(0, 0) is False
