@@ -35,7 +35,7 @@ from .command_probe import latencies_ns
 RATE_HZ = 500.0
 #: The command probe (bench/command_probe.py) stands where a motor driver would: above the daemon's own
 #: priorities (profile realtime: loop 20), so its own scheduling is not charged to any system.
-PROBE_PRIORITY = 30
+PROBE_PRIORITY = 19
 #: The joint-state/IMU publisher stands for those drivers (bench/sensor_load.py): real time, below the daemon's
 #: loop; the camera publisher runs at the normal policy.
 DRIVER_PRIORITY = 15
