@@ -5,8 +5,12 @@ Why: a DDS write to a remote reader is a ``sendmsg`` through the kernel's
 network stack, which also wakes the reader; measured on the loop's thread
 under the benchmark's load it took ~45 us of a ~130 us tick
 (bench/loop_under_load.py). Handed to this thread, the loop spends a copy of
-six floats and one ``eventfd`` write (~3 us), and the write runs on another
-core while the loop sleeps towards its next deadline.
+six floats and one ``eventfd`` write (5-20 us with the wake-up), and the
+write runs on another core while the loop sleeps towards its next deadline.
+The price is latency: the command reaches the wire ~50 us later (the
+thread's wake-up, then the interpreter lock). Opt-in per profile
+(``action.send_thread``), for transports whose publish is slow (rclpy's
+Python publish path); the example profile publishes from the loop.
 
 Hand-off, without locks: the loop copies the command into :attr:`_next`
 (six float64: numpy does not release the interpreter lock for a copy that

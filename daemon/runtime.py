@@ -175,10 +175,12 @@ class Daemon:
         # On any fault (and at shutdown) publish_safe: zero velocity, or a joint profile's safe_action.
         self.publisher = self.mapper if joint_action else command_publisher(transport, profile.action)
         self.publish_safe = self.mapper.publish_safe if joint_action else self._publish_zero
-        # Twist commands leave through a thread of their own on the host clock (daemon/command_sender.py); joint
-        # profiles publish from their action stage, and replay keeps every write on the loop's simulated clock.
+        # With action.send_thread, twist commands leave through a thread of their own (daemon/command_sender.py).
+        # Off by default: on Cyclone DDS the hand-off saves ~30 us of the tick but adds ~50 us of latency
+        # (thread wake-up and the interpreter lock), and latency is what the robot feels. Joint profiles publish
+        # from their action stage, and replay keeps every write on the loop's simulated clock.
         self.sender: CommandSender | None = None
-        if not joint_action and self.loop_clock is None:
+        if not joint_action and self.loop_clock is None and profile.action.send_thread:  # type: ignore[union-attr]
             # A writer of its own: the loop's direct zero (when the sender is stuck) never shares a buffer with it.
             self.sender = CommandSender(command_publisher(transport, profile.action).publish, 6,
                                         profile.realtime.loop_priority)

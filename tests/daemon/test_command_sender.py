@@ -75,6 +75,7 @@ def test_a_stuck_sender_makes_the_loop_publish_zero_itself(tmp_path: Path, dds_d
     d["streams"]["camera"].update(width=640, height=480)  # what bench/sensor_load.py publishes
     d["streams"]["joint_states"]["rate_hz"] = 1000
     d["streams"]["imu"]["rate_hz"] = 1000
+    d["action"]["send_thread"] = True
     p = tmp_path / "p.yaml"
     p.write_text(yaml.safe_dump(d))
     profile = load_profile(p)
