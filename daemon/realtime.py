@@ -84,7 +84,7 @@ class LoopThreadTuning:
             self._saved = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
         except (OSError, AttributeError):
             self._saved = None
-        self.report = {"loop": set_fifo(self.loop_priority), "switch_interval_s": self.switch_interval_s,
+        self.report = {"loop": set_fifo(self.loop_priority), "switch_interval_us": round(self.switch_interval_s * 1e6),
                        "gc": f"frozen {gc.get_freeze_count()} objects" if self.gc_freeze else "not frozen"}
         return self.report
 
