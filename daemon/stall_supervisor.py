@@ -136,6 +136,8 @@ def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s:
                     time.sleep(zero_period_s)
                 log.error(f"daemon pid {daemon_pid} is gone; published zero velocity",
                           extra={"EDGEPILOT_EVENT": "daemon_gone"})
+                # The daemon could not remove its heartbeat file (SIGKILL, a crash); every such death left one.
+                heartbeat_path.unlink(missing_ok=True)
                 return 0
             if state == hb.STATE_RUNNING and now - a[hb.LOOP_TICK_NS] > timeout_ns:
                 if not stalled:

@@ -99,20 +99,25 @@ def test_process_ingest_drives_and_its_death_zeroes_the_command(tmp_path: Path, 
 
 
 def test_a_killed_daemon_leaves_no_ingest_file(tmp_path: Path, dds_domain: int) -> None:
-    """SIGKILL gives the daemon no chance to clean up; its ingest child, told by the parent-death signal, does."""
+    """SIGKILL gives the daemon no chance to clean up; its ingest children, told by the parent-death signal, remove
+    the rings, and the stall supervisor (which zeroes the robot first) its heartbeat file."""
     p = tmp_path / "profile.yaml"
     p.write_text(yaml.safe_dump(_profile_data()))
     proc = subprocess.Popen([sys.executable, "-m", "edgepilot", "run", "--config", str(p), "--domain-id", str(dds_domain)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     files: list[Path] = []
+    beat: list[Path] = []
     try:
         deadline = time.monotonic() + 20
-        while not files and time.monotonic() < deadline and proc.poll() is None:
+        while not (files and beat) and time.monotonic() < deadline and proc.poll() is None:
             for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
                 argv = Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0")
-                if b"edgepilot.daemon.ingest_process" in argv:
+                if b"edgepilot.daemon.ingest_process" in argv and not files:
                     files = [Path(argv[argv.index(b"edgepilot.daemon.ingest_process") + i].decode()) for i in (1, 2)]
+                if b"--heartbeat" in argv:
+                    beat = [Path(argv[argv.index(b"--heartbeat") + 1].decode())]
             time.sleep(0.02)
+        files += beat
         assert files and all(f.exists() for f in files), files
     finally:
         proc.kill()

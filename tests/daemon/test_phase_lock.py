@@ -15,22 +15,14 @@ from hypothesis import strategies as st
 from edgepilot.daemon.fixed_rate_loop import FixedRateLoop
 from edgepilot.daemon.phase_lock import PhaseLock
 
-
-class SimClock:
-    def __init__(self) -> None:
-        self.t = 10_000_000_000
-
-    def now(self) -> int:
-        return self.t
-
-    def sleep(self, s: float) -> None:
-        self.t += int(s * 1e9)
+from .test_fixed_rate_loop import FakeClock
 
 
 def run(loop_hz: float, ratio: int, phase_ns: int, offset_ns: int, ticks: int, lateness_ns: np.ndarray | None = None,
         gain: float = 0.1, max_step_ns: int | None = None) -> tuple[FixedRateLoop, PhaseLock, np.ndarray]:
     """Run ``ticks`` ticks; return the loop, the lock and each tick's age of the newest sample (ns)."""
-    clock = SimClock()
+    clock = FakeClock()
+    clock.t = 10_000_000_000
     loop = FixedRateLoop(loop_hz, spin_s=0.0, clock=clock.now, sleep=clock.sleep)
     sensor_period = int(round(1e9 / (loop_hz * ratio)))
     step = max_step_ns or int(0.01e9 / loop_hz)
