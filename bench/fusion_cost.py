@@ -64,7 +64,7 @@ def make_tick(profile):  # type: ignore[no-untyped-def]
         now = clock()
         for s in snaps:
             s.refresh(now)
-        odo.update(jpos[li], jpos[ri], isamp[2], 0.002)  # the loop's exact call (runtime.Daemon._loop)
+        odo.update(jpos.item(li), jpos.item(ri), isamp.item(2), 0.002)  # the loop's exact call (runtime.Daemon._loop)
         copyto(model_input, build())
         mapper_map(action)
 
@@ -138,7 +138,7 @@ def parts(profile, n: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     gyro = snaps[o.imu_stream].sample
     fns = {f"snapshot_refresh:{k}": (lambda s=s: s.refresh(now)) for k, s in snaps.items()}
     fns["clock_read"] = time.monotonic_ns
-    fns["odometry_update"] = lambda: odo.update(jpos[0], jpos[1], gyro[2], 0.002)
+    fns["odometry_update"] = lambda: odo.update(jpos.item(0), jpos.item(1), gyro.item(2), 0.002)
     fns["observation_build"] = builder.build
     fns["action_map"] = lambda: mapper.map(action)
     out = {}

@@ -373,7 +373,9 @@ class Daemon:
                 cal.begin_tick()  # sensor biases off the raw values, before odometry and the observation read them
             if odo is not None and js.stamp_ns >= 0 and imu.stamp_ns >= 0 and js.finite and imu.finite:
                 # Integrated even while faulted: encoders are absolute, so distance stays right across a fault.
-                odo.update(jpos[li], jpos[ri], isamp[2], loop.last_gap_ns * 1e-9 if tick > 0 else 0.0)
+                # .item(): Python floats, not numpy scalars (those are slower to compute with and are allocated
+                # per use; the floats come from CPython's free list, bench/fusion_cost.py).
+                odo.update(jpos.item(li), jpos.item(ri), isamp.item(2), loop.last_gap_ns * 1e-9 if tick > 0 else 0.0)
             command = zero
             if inputs_ok and skip_policy is not None and skip_policy():
                 command = between()  # the daemon's PD loop on this tick's joint state, targets held
