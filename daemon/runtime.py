@@ -252,8 +252,8 @@ class Daemon:
             self.sender.start()
         if self.calibration is not None:
             self.calibration.start()
-        beat[hb.STATE] = hb.STATE_RUNNING
-        # Last, so that the threads and processes started above do not inherit the loop's real-time policy.
+        # Last, so that the threads and processes started above do not inherit the loop's real-time policy; and
+        # before the heartbeat says RUNNING, or the supervisor would take the gc pass for a stalled loop.
         rt = self.profile.realtime
         tuning = LoopThreadTuning(rt.loop_priority, rt.gc_freeze, rt.switch_interval_s)
         self.realtime_report = {**tuning.apply(), **self.realtime_report}
@@ -264,6 +264,7 @@ class Daemon:
         if "refused" in self.realtime_report["loop"]:
             self._say(logging.WARNING, f"real-time priority for the loop {self.realtime_report['loop']}; see `edgepilot "
                       "doctor`", {"EDGEPILOT_EVENT": "realtime_refused"})
+        beat[hb.STATE] = hb.STATE_RUNNING
         try:
             self._loop(beat, end_ns)
         finally:

@@ -81,3 +81,21 @@ def test_ingest_priority_must_be_below_the_loop() -> None:
     with pytest.raises(ValueError, match="ingest_priority=20 must be below realtime.loop_priority=20"):
         RealtimeConfig(loop_priority=20, ingest_priority=20)
     assert RealtimeConfig(loop_priority=20, ingest_priority=10).ingest_priority == 10
+
+
+def test_start_up_tuning_is_not_taken_for_a_stall(dds_domain: int) -> None:
+    """`edgepilot run` with the example profile (realtime on): the gc pass and priority changes before the first
+    tick must happen before the heartbeat says RUNNING, or the stall supervisor sees a 'stalled' loop at start."""
+    import json
+    import subprocess
+
+    from edgepilot.daemon.config import default_profile_path
+
+    r = subprocess.run([sys.executable, "-m", "edgepilot", "run", "--config", str(default_profile_path()), "--domain-id",
+                        str(dds_domain), "--duration", "2"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["supervisor_stall_episodes"] == 0 and summary["supervisor_zero_commands"] == 0, summary
+    assert summary["realtime"]["gc"].startswith("frozen") and "loop" in summary["realtime"]
+    assert summary["loop_zero_commands"] > 0  # no sensors here: the loop itself holds zero
