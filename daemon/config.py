@@ -300,6 +300,8 @@ class LoopSyncConfig(StrictModel):
                             "at tick start, s: margin for its arrival jitter.")
     gain: float = Field(default=0.1, gt=0, le=1)
     max_step_s: float | None = Field(default=None, gt=0, le=0.01)
+    max_wait_s: float = Field(default=0.00015, ge=0, le=0.01, description="How long a tick may wait past its "
+                              "deadline for a late sample of the stream, s (counted as tick lateness); 0: never.")
 
 
 class LoopConfig(StrictModel):

@@ -47,6 +47,11 @@ class FixedRateLoop:
         self._deadline = -1
         self._tick_start = 0
         self.last_gap_ns = 0
+        #: Optional gate (daemon/phase_lock.py): at the deadline, keep spinning while ``gate(now)`` is False, at
+        #: most ``gate_max_ns`` past the deadline. The tick's recorded start (and lateness) includes that wait.
+        self.gate: Callable[[int], bool] | None = None
+        self.gate_max_ns = 0
+        self.gated_ticks = 0
 
     def wait_next(self) -> int:
         """Block until the next deadline; return this tick's start time (ns, monotonic)."""
@@ -68,6 +73,12 @@ class FixedRateLoop:
         now = clock()
         while now < deadline:
             now = clock()
+        gate = self.gate
+        if gate is not None and not gate(now):
+            self.gated_ticks += 1
+            limit = deadline + self.gate_max_ns
+            while now < limit and not gate(now):
+                now = clock()
         i = self.ticks % self.history
         self.start_ns[i] = now
         self.lateness_ns[i] = now - deadline

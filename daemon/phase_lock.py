@@ -23,9 +23,18 @@ the nearest arrival is corrected, never a whole period. A late arrival that
 misses the tick shows as an error near 0 (the previous sample is one period
 older), not as a jump. No correction while the stream is stale (age above two
 periods, the watchdog's business) or has never arrived.
+
+Late arrivals (:meth:`gate`): when the sample a tick is locked to has not
+arrived by the deadline (the newest one is more than half a period old), the
+loop waits for it, at most ``max_wait_ns``; without the wait the tick would
+act on the previous sample, and a change carried by the late one would wait a
+whole loop period more. The wait counts as tick lateness (jitter), never as
+work.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 
 class PhaseLock:
@@ -37,9 +46,10 @@ class PhaseLock:
     """
 
     __slots__ = ("period_ns", "offset_ns", "gain", "max_step_ns", "_half", "_stale_ns", "last_error_ns",
-                 "corrections", "locked_ticks", "ticks", "_lock_band_ns")
+                 "corrections", "locked_ticks", "ticks", "_lock_band_ns", "newest_ns", "max_wait_ns")
 
-    def __init__(self, stream_period_ns: int, offset_ns: int, gain: float, max_step_ns: int) -> None:
+    def __init__(self, stream_period_ns: int, offset_ns: int, gain: float, max_step_ns: int,
+                 newest_ns: Callable[[], int] | None = None, max_wait_ns: int = 0) -> None:
         if stream_period_ns <= 0 or max_step_ns <= 0 or not 0 < gain <= 1 or not 0 <= offset_ns < stream_period_ns:
             raise ValueError(f"PhaseLock: period {stream_period_ns} ns, offset {offset_ns} ns, gain {gain}, "
                              f"max step {max_step_ns} ns: need period > 0, 0 <= offset < period, 0 < gain <= 1, step > 0")
@@ -51,6 +61,9 @@ class PhaseLock:
         self._stale_ns = 2 * self.period_ns
         # "Locked": within a tenth of the stream's period (100 us for a 1 kHz stream); for the summary only.
         self._lock_band_ns = max(self.max_step_ns, self.period_ns // 10)
+        #: The reference stream's newest receipt time (its ring's latest_stamp), for :meth:`gate`.
+        self.newest_ns = newest_ns
+        self.max_wait_ns = int(max_wait_ns)
         self.last_error_ns = 0
         self.corrections = 0
         self.locked_ticks = 0
@@ -78,6 +91,15 @@ class PhaseLock:
         if step:
             self.corrections += 1
         return -step
+
+    def gate(self, now_ns: int) -> bool:
+        """True when a tick may start at ``now_ns``: the sample it is locked to has arrived (the newest is at most
+        half a period old), or there is nothing to wait for (none yet, or the stream stale)."""
+        t = self.newest_ns() if self.newest_ns is not None else -1
+        if t < 0:
+            return True
+        age = now_ns - t
+        return age <= self._half or age > self._stale_ns
 
     def summary(self) -> dict[str, float | int]:
         return {"offset_ms": self.offset_ns / 1e6, "last_error_ms": round(self.last_error_ns / 1e6, 4),

@@ -141,6 +141,13 @@ class Daemon:
         self.phase_lock = None if sync is None else PhaseLock(
             int(1e9 / profile.streams[sync.stream].rate_hz), int(sync.offset_s * 1e9), sync.gain,
             int(profile.loop.sync_max_step_s() * 1e9))
+        if self.phase_lock is not None and sync is not None and sync.max_wait_s > 0 and lc is None:
+            # The ring itself, not the tick's snapshot: the wait happens before the tick refreshes its snapshots.
+            ingest = self.ingests[sync.stream]
+            self.phase_lock.newest_ns = lambda: ingest.ring.latest_stamp()
+            self.phase_lock.max_wait_ns = int(sync.max_wait_s * 1e9)
+            self.loop.gate = self.phase_lock.gate
+            self.loop.gate_max_ns = self.phase_lock.max_wait_ns
         self.watchdog = Watchdog(profile.streams, profile.watchdog.recovery_ticks, log=self.log)
         self.injector = FaultInjector(transport) if fault_injection else None
         # Sim-to-real calibration (edgepilot.calibration): compensation applied each tick, residuals logged off-loop.
@@ -561,7 +568,8 @@ class Daemon:
             "calibration": None if self.calibration is None else self.calibration.diagnostics(),
             "realtime": self.realtime_report,
             "loop_sync": None if self.phase_lock is None else
-            {"stream": self.profile.loop.sync.stream, **self.phase_lock.summary()},  # type: ignore[union-attr]
+            {"stream": self.profile.loop.sync.stream, **self.phase_lock.summary(),  # type: ignore[union-attr]
+             "waited_ticks": self.loop.gated_ticks},
             "odometry": None if self.odometry is None else
             {"x_m": round(self.odometry.x, 4), "y_m": round(self.odometry.y, 4), "yaw_rad": round(self.odometry.yaw, 4)},
         }

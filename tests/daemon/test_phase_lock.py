@@ -89,3 +89,40 @@ def test_no_correction_without_data_or_with_a_stale_stream() -> None:
 def test_bad_parameters_are_refused(args: tuple) -> None:
     with pytest.raises(ValueError, match="PhaseLock"):
         PhaseLock(*args)
+
+
+def test_a_late_sample_is_waited_for_within_the_bound() -> None:
+    # Locked (offset 0.2 ms, 1 kHz stream, 500 Hz loop), then one arrival 0.1 ms late relative to the tick: the
+    # gate holds that tick until it lands; a sample 1 ms late (beyond max_wait) is not waited for past the bound.
+    clock = FakeClock()
+    loop = FixedRateLoop(500.0, spin_s=0.0, clock=clock.now, sleep=clock.sleep)
+    newest = [-1]
+    lock = PhaseLock(1_000_000, 200_000, 0.1, 20_000, newest_ns=lambda: newest[0], max_wait_ns=150_000)
+    loop.gate, loop.gate_max_ns = lock.gate, lock.max_wait_ns
+    now = loop.wait_next()  # first tick: nothing to wait for
+    assert lock.gate(now)
+    loop.end_tick()
+    deadline = now + loop.period_ns
+    newest[0] = deadline - 1_200_000  # the sample before the one this tick is locked to: 1.2 ms old at the deadline
+
+    ticks = []
+    orig_now = clock.now
+
+    def ticking() -> int:  # each read of the clock advances it 10 us, as a spin would
+        clock.t += 10_000
+        if clock.t >= deadline + 100_000 and newest[0] < deadline:
+            newest[0] = deadline + 100_000  # lands 0.1 ms after the deadline
+        return orig_now()
+
+    loop._clock = ticking
+    ticks.append(loop.wait_next())
+    assert deadline + 100_000 <= ticks[0] <= deadline + 120_000 and loop.gated_ticks == 1
+    loop.end_tick()
+    newest[0] = ticks[0] + loop.period_ns - 1_500_000  # next tick: its sample never comes in time
+    t = loop.wait_next()
+    assert t - (deadline + loop.period_ns) <= 150_000 + 10_000 and loop.gated_ticks == 2
+    # Stale or absent streams are never waited for (the watchdog handles them).
+    newest[0] = -1
+    assert lock.gate(10**12)
+    newest[0] = 10**12 - 5_000_000
+    assert lock.gate(10**12)
