@@ -458,9 +458,13 @@ class Daemon:
         # sender thread stops first, so nothing it still holds can follow the zeros onto the wire.
         if self.sender is not None:
             self.sender.close()
-        for _ in range(3):
+        for k in range(3):
             self.publish_safe()
             self.zero_commands += 1
+            if k == 0:
+                # The loop stopped ticking on purpose and the robot has its zero: the supervisor must not take the
+                # rest of the shutdown (joins, flushes) for a stalled loop.
+                beat[hb.STATE] = hb.STATE_STOPPING
             time.sleep(0.005)
         self._stopped_ns = self.clock_ns()
         self.notifier.stopping("stopping: published zero velocity")
