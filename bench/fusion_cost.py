@@ -60,10 +60,14 @@ def make_tick(profile):  # type: ignore[no-untyped-def]
     copyto = np.copyto
     clock = time.monotonic_ns
 
+    n = len(snaps)
+
     def tick() -> None:
         now = clock()
-        for s in snaps:
-            s.refresh(now)
+        k = 0
+        while k < n:  # as the loop does: a `for` would allocate an iterator object every tick
+            snaps[k].refresh(now)
+            k += 1
         odo.update(jpos.item(li), jpos.item(ri), isamp.item(2), 0.002)  # the loop's exact call (runtime.Daemon._loop)
         copyto(model_input, build())
         mapper_map(action)

@@ -321,6 +321,7 @@ class Daemon:
         injector = self.injector
         cal = self.calibration
         lat_snaps = self._latency_snaps
+        n_lat = len(lat_snaps)
         history = loop.history
         latency_ns = self.latency_ns
         inference_ns = self.inference_ns
@@ -351,7 +352,8 @@ class Daemon:
             in_grace = now - start < grace_ns
             hold = False
             inputs_ok = True
-            for k in range(n_snaps):
+            k = 0
+            while k < n_snaps:  # not `for ... in`: an iterator object per tick is an allocation (bench/fusion_cost.py)
                 s = snaps[k]
                 s.refresh(now)
                 ids = stream_ids[k]
@@ -371,6 +373,7 @@ class Daemon:
                 integ = integrity[k]
                 if integ is not None and integ.check(s, now, s.age_s <= max_age[k], raise_fault, ids):
                     inputs_ok = False
+                k += 1
             if lock is not None:
                 loop.shift(lock.shift_ns(now, lock_snap.stamp_ns))  # type: ignore[union-attr]
             if tick > 0 and loop.last_gap_ns > stall_ns:
@@ -425,9 +428,12 @@ class Daemon:
                 if cal is not None:
                     cal.record_policy(now, tick, command)
                 newest = -1
-                for s in lat_snaps:
-                    if s.stamp_ns > newest:
-                        newest = s.stamp_ns
+                k = 0
+                while k < n_lat:
+                    t = lat_snaps[k].stamp_ns
+                    if t > newest:
+                        newest = t
+                    k += 1
                 latency_ns[slot] = clock() - newest
             else:
                 publish_safe()
