@@ -124,6 +124,11 @@ def integrity_configured(config: StreamConfig) -> bool:
                 or config.reject_out_of_order or config.max_rate_hz)
 
 
+def _word(index: int, doc: str) -> Any:
+    """A read-only attribute backed by word ``index`` of :attr:`StreamIntegrity.shared`."""
+    return property(lambda self: self._words[index], doc=doc)
+
+
 class StreamIntegrity:
     """The checks of one stream (module docstring). ``clock``: the ingest's receipt clock (monotonic ns);
     ``wall_clock``: what header stamps are compared with, ns since the epoch (the daemon sets the transport's
@@ -180,33 +185,13 @@ class StreamIntegrity:
         self._words = memoryview(words)
 
     # Read-only views of the shared words (tests, summaries); the hot paths index the words directly.
-    @property
-    def changed_ns(self) -> int:
-        return self._words[CHANGED_NS]
-
-    @property
-    def stamp_reject_ns(self) -> int:
-        return self._words[STAMP_REJECT_NS]
-
-    @property
-    def rate_excess_ns(self) -> int:
-        return self._words[RATE_EXCESS_NS]
-
-    @property
-    def duplicates(self) -> int:
-        return self._words[DUPLICATES]
-
-    @property
-    def reordered(self) -> int:
-        return self._words[REORDERED]
-
-    @property
-    def stamp_rejected(self) -> int:
-        return self._words[STAMP_REJECTED]
-
-    @property
-    def rate_exceeded(self) -> int:
-        return self._words[RATE_EXCEEDED]
+    changed_ns = _word(CHANGED_NS, "receipt time of the newest value change (monotonic ns; -1: none)")
+    stamp_reject_ns = _word(STAMP_REJECT_NS, "receipt time of the latest stamp rejection (monotonic ns; -1: none)")
+    rate_excess_ns = _word(RATE_EXCESS_NS, "receipt time of the latest rate excess (monotonic ns; -1: none)")
+    duplicates = _word(DUPLICATES, "messages dropped: same header stamp as the last accepted one")
+    reordered = _word(REORDERED, "messages dropped: header stamp before the last accepted one")
+    stamp_rejected = _word(STAMP_REJECTED, "messages dropped: header stamp too far from the receipt time")
+    rate_exceeded = _word(RATE_EXCEEDED, "admissions that came faster than max_rate_hz")
 
     # ------------------------------------------------------------------ transport thread
 
