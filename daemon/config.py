@@ -377,6 +377,14 @@ class RealtimeConfig(StrictModel):
     gc_freeze: bool = True
     switch_interval_s: float = Field(default=0.0002, gt=0, le=0.005)
 
+    def supervisor_priority(self) -> int | None:
+        """The stall supervisor's: one above the loop (daemon/realtime.py)."""
+        return None if self.loop_priority is None else self.loop_priority + 1
+
+    def helper_priority(self) -> int | None:
+        """The loop process's status and diagnostics threads': one below the loop (daemon/realtime.py)."""
+        return self.loop_priority - 1 if self.loop_priority is not None and self.loop_priority > 1 else None
+
     @model_validator(mode="after")
     def _ingest_below_loop(self) -> "RealtimeConfig":
         if self.loop_priority is not None and self.ingest_priority is not None and self.ingest_priority >= self.loop_priority:

@@ -36,7 +36,7 @@ then removes the shared file the daemon could not.
 
 File layout (int64 words; offsets in bytes; streams in the profile's order;
 every block 64-byte aligned): 0: magic, (unused), (unused), stream count;
-64: per stream (received, dropped, owning child's pid, ready), the counts
+64: per stream (received, dropped, ready), the counts
 copied by the owning child every ``COUNTER_PERIOD_S``; then per stream the ``SHARED_WORDS`` integrity words
 (one cache line, written by the child's transport threads as messages
 arrive, unused for a stream without limits); then per stream a
@@ -81,9 +81,9 @@ if TYPE_CHECKING:
 _MAGIC = 0x4550_494E_4745_5354  # "EPINGEST"
 _MAGIC_W, _COUNT_W = 0, 3
 _COUNTERS_OFFSET = 64
-#: Words per stream in the counters block: received, dropped, the owning child's pid, ready (1 once subscribed).
-_RECEIVED, _DROPPED, _OWNER_PID, _READY = range(4)
-_STREAM_WORDS = 4
+#: Words per stream in the counters block: received, dropped, ready (set once subscribed, see _SCHEDULING_SAID).
+_RECEIVED, _DROPPED, _READY = range(3)
+_STREAM_WORDS = 3
 COUNTER_PERIOD_S = 0.05
 #: One drop reason per stream: a sequence word (odd while the child rewrites the text), then the UTF-8 text.
 LAST_ERROR_BYTES = 256
@@ -259,7 +259,7 @@ class IngestProcess:
         self.shared = _SharedRings(self.path, ingests, create=True)
         self.groups = ingest_groups(profile)
         self.procs: list[subprocess.Popen[bytes]] = []
-        #: What each child's scheduling became ({streams: "SCHED_FIFO 10" / "refused ..." / "SCHED_OTHER"}).
+        #: How each child's scheduling went, by its streams (the words of _SCHEDULING_SAID).
         self.scheduling: dict[str, str] = {}
 
     @property
@@ -373,7 +373,6 @@ def child_main(shm_path: str, spec_path: str, streams: list[str] | None = None, 
                             reliable=None if cfg.qos is None else cfg.qos == "reliable")
     counters = shared.counters
     for k in mine:
-        counters[k, _OWNER_PID] = os.getpid()
         counters[k, _READY] = 1 if priority is None or said.startswith("SCHED_FIFO") else 2
     ours = [(k, ingests[names[k]]) for k in mine]
     reasons = [""] * len(names)

@@ -24,9 +24,9 @@ misses the tick shows as an error near 0 (the previous sample is one period
 older), not as a jump. No correction while the stream is stale (age above two
 periods, the watchdog's business) or has never arrived.
 
-Late arrivals (:meth:`gate`): when the sample a tick is locked to has not
-arrived by the deadline (the newest one is more than half a period old), the
-loop waits for it, at most ``max_wait_ns``; without the wait the tick would
+Late arrivals (:meth:`gate`, the loop's gate): when the sample a tick is
+locked to has not arrived by the deadline (the newest one is more than half a
+period old), the loop waits for it, at most ``loop.sync.max_wait_s``; without the wait the tick would
 act on the previous sample, and a change carried by the late one would wait a
 whole loop period more. The wait counts as tick lateness (jitter), never as
 work.
@@ -46,10 +46,10 @@ class PhaseLock:
     """
 
     __slots__ = ("period_ns", "offset_ns", "gain", "max_step_ns", "_half", "_stale_ns", "last_error_ns",
-                 "corrections", "locked_ticks", "ticks", "_lock_band_ns", "newest_ns", "max_wait_ns")
+                 "corrections", "locked_ticks", "ticks", "_lock_band_ns", "newest_ns")
 
     def __init__(self, stream_period_ns: int, offset_ns: int, gain: float, max_step_ns: int,
-                 newest_ns: Callable[[], int] | None = None, max_wait_ns: int = 0) -> None:
+                 newest_ns: Callable[[], int] | None = None) -> None:
         if stream_period_ns <= 0 or max_step_ns <= 0 or not 0 < gain <= 1 or not 0 <= offset_ns < stream_period_ns:
             raise ValueError(f"PhaseLock: period {stream_period_ns} ns, offset {offset_ns} ns, gain {gain}, "
                              f"max step {max_step_ns} ns: need period > 0, 0 <= offset < period, 0 < gain <= 1, step > 0")
@@ -63,7 +63,6 @@ class PhaseLock:
         self._lock_band_ns = max(self.max_step_ns, self.period_ns // 10)
         #: The reference stream's newest receipt time (its ring's latest_stamp), for :meth:`gate`.
         self.newest_ns = newest_ns
-        self.max_wait_ns = int(max_wait_ns)
         self.last_error_ns = 0
         self.corrections = 0
         self.locked_ticks = 0

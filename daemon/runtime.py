@@ -138,16 +138,13 @@ class Daemon:
         self.loop = FixedRateLoop(profile.loop.rate_hz) if lc is None else FixedRateLoop(
             profile.loop.rate_hz, spin_s=0.0 if lc.simulated else 0.0002, clock=lc.now_ns, sleep=lc.sleep)
         sync = profile.loop.sync
+        # The gate reads the stream's ring, not its snapshot: the wait comes before the tick refreshes snapshots.
         self.phase_lock = None if sync is None else PhaseLock(
             int(1e9 / profile.streams[sync.stream].rate_hz), int(sync.offset_s * 1e9), sync.gain,
-            int(profile.loop.sync_max_step_s() * 1e9))
+            int(profile.loop.sync_max_step_s() * 1e9), newest_ns=self.snapshots[sync.stream].ring.latest_stamp)
         if self.phase_lock is not None and sync is not None and sync.max_wait_s > 0 and lc is None:
-            # The ring itself, not the tick's snapshot: the wait happens before the tick refreshes its snapshots.
-            ingest = self.ingests[sync.stream]
-            self.phase_lock.newest_ns = lambda: ingest.ring.latest_stamp()
-            self.phase_lock.max_wait_ns = int(sync.max_wait_s * 1e9)
             self.loop.gate = self.phase_lock.gate
-            self.loop.gate_max_ns = self.phase_lock.max_wait_ns
+            self.loop.gate_max_ns = int(sync.max_wait_s * 1e9)
         self.watchdog = Watchdog(profile.streams, profile.watchdog.recovery_ticks, log=self.log)
         self.injector = FaultInjector(transport) if fault_injection else None
         # Sim-to-real calibration (edgepilot.calibration): compensation applied each tick, residuals logged off-loop.
@@ -203,8 +200,7 @@ class Daemon:
         # The status and diagnostics threads share the loop's interpreter lock. At the normal policy, one of them
         # preempted by any other process while it holds the lock keeps the real-time loop waiting (priority
         # inversion, measured as 0.6-1 ms late ticks once a second); one step below the loop they cannot be.
-        lp = profile.realtime.loop_priority
-        self.helper_priority: int | None = lp - 1 if lp is not None and lp > 1 else None
+        self.helper_priority = profile.realtime.helper_priority()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -221,7 +217,7 @@ class Daemon:
             self.profile.watchdog.supervisor_poll_hz, 1.0 / self.profile.loop.rate_hz,
             stamped=self.profile.action.output == "twist_stamped", frame_id=getattr(self.profile.action, "frame_id", ""),
             joint_safe=self.mapper.supervisor_safe(self.heartbeat.path) if hasattr(self.mapper, "supervisor_safe") else None,
-            rt_priority=None if self.profile.realtime.loop_priority is None else self.profile.realtime.loop_priority + 1)
+            rt_priority=self.profile.realtime.supervisor_priority())
         if not self.supervisor.wait_ready(timeout_s):
             self.supervisor.stop()
             raise RuntimeError("the stall supervisor process did not start; refusing to drive without it")

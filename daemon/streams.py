@@ -433,15 +433,11 @@ class StreamSnapshot:
 
     def refresh(self, now_ns: int) -> None:
         self._now_ns = now_ns
-        if not self._copy:
-            stamp = self.ring.latest_stamp()
-            self.stamp_ns = stamp
-            self.age_s = (now_ns - stamp) * 1e-9 if stamp >= 0 else float("inf")
-            return
-        stamp = self.ring.read_latest(self._sample)
+        copy = self._copy
+        stamp = self.ring.read_latest(self._sample) if copy else self.ring.latest_stamp()
         self.stamp_ns = stamp
         self.age_s = (now_ns - stamp) * 1e-9 if stamp >= 0 else float("inf")
-        if self._check_finite:
+        if copy and self._check_finite:
             # Element-wise into a preallocated mask: no temporaries, and no false alarm from a large but finite
             # value overflowing a sum of squares.
             # count_nonzero, not .all(): a C call returning a small int instead of a Python-level reduction.

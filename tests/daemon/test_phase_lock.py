@@ -97,8 +97,8 @@ def test_a_late_sample_is_waited_for_within_the_bound() -> None:
     clock = FakeClock()
     loop = FixedRateLoop(500.0, spin_s=0.0, clock=clock.now, sleep=clock.sleep)
     newest = [-1]
-    lock = PhaseLock(1_000_000, 200_000, 0.1, 20_000, newest_ns=lambda: newest[0], max_wait_ns=150_000)
-    loop.gate, loop.gate_max_ns = lock.gate, lock.max_wait_ns
+    lock = PhaseLock(1_000_000, 200_000, 0.1, 20_000, newest_ns=lambda: newest[0])
+    loop.gate, loop.gate_max_ns = lock.gate, 150_000
     now = loop.wait_next()  # first tick: nothing to wait for
     assert lock.gate(now)
     loop.end_tick()
