@@ -2,15 +2,19 @@
 RealtimePublisher pattern).
 
 Why: a DDS write to a remote reader is a ``sendmsg`` through the kernel's
-network stack, which also wakes the reader; measured on the loop's thread
-under the benchmark's load it took ~45 us of a ~130 us tick
-(bench/loop_under_load.py). Handed to this thread, the loop spends a copy of
-six floats and one ``eventfd`` write (5-20 us with the wake-up), and the
-write runs on another core while the loop sleeps towards its next deadline.
-The price is latency: the command reaches the wire ~50 us later (the
-thread's wake-up, then the interpreter lock). Opt-in per profile
-(``action.send_thread``), for transports whose publish is slow (rclpy's
-Python publish path); the example profile publishes from the loop.
+network stack, which also wakes the reader (an inter-processor interrupt
+when that reader runs at a real-time priority on another core); measured on
+the loop's thread under the benchmark's load it took ~45 us of a ~100 us
+tick (bench/loop_under_load.py). Handed to this thread, the loop spends a
+copy of six floats and one ``eventfd`` write.
+
+Where it runs decides what it costs (daemon/realtime.py): with
+``realtime.loop_cpus`` it is pinned to the loop's core one priority below the
+loop, so the hand-off wakes it on the same core without preempting the loop,
+and it writes as soon as the loop sleeps, a few microseconds after the tick:
+no latency measured on top (e2e p99 within run-to-run noise). Unpinned, it
+wakes on another core and the command leaves ~50 us later (the wake-up and
+the interpreter lock). On in the example profile; off by default.
 
 Hand-off, without locks: the loop copies the command into :attr:`_next`
 (six float64: numpy does not release the interpreter lock for a copy that
@@ -26,7 +30,10 @@ loop raises the ``command_sender`` fault and publishes zero itself, every
 tick, synchronously, until the thread catches up; it also hands zero to this
 thread, so what the thread sends when it resumes is zero. Shutdown stops the
 thread first, then publishes zero directly. The stall supervisor is
-unchanged (it watches the loop's heartbeat).
+unchanged (it watches the loop's heartbeat). Pinned below the loop on its
+core, the thread runs only while the loop sleeps: a loop that overran every
+period would starve it, trip :meth:`lagging` within two ticks and so publish
+zero itself, the same end as any sustained overrun.
 """
 
 from __future__ import annotations
@@ -37,13 +44,14 @@ from typing import Callable
 
 import numpy as np
 
-from .realtime import set_fifo
+from .realtime import set_affinity, set_fifo
 
 
 class CommandSender:
     """Publishes the newest handed command (6-vector: vx, vy, vz (m/s), wx, wy, wz (rad/s)) from its thread."""
 
-    def __init__(self, publish: Callable[[np.ndarray], None], size: int = 6, priority: int | None = None) -> None:
+    def __init__(self, publish: Callable[[np.ndarray], None], size: int = 6, priority: int | None = None,
+                 cpus: tuple[int, ...] | None = None) -> None:
         self._publish = publish
         self._next = np.zeros(size)
         self._out = np.zeros(size)
@@ -52,6 +60,9 @@ class CommandSender:
         self.errors = 0
         self.last_error = ""
         self._priority = priority
+        self._cpus = cpus
+        #: How the thread's scheduling went (daemon/realtime.py), once it has started.
+        self.scheduling: dict[str, str] = {}
         self._fd = os.eventfd(0)
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="edgepilot-command-sender", daemon=True)
@@ -70,7 +81,7 @@ class CommandSender:
         return self.handed - self.sent > 1
 
     def _run(self) -> None:
-        set_fifo(self._priority)
+        self.scheduling = {"cpus": set_affinity(self._cpus), "policy": set_fifo(self._priority)}
         fd = self._fd
         while True:
             os.eventfd_read(fd)  # blocks with the interpreter lock released; several hands wake it once

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from edgepilot.calibration.residuals_config import ResidualsConfig
 
@@ -269,7 +269,8 @@ class ActionConfig(StrictModel):
     channels: tuple[TwistChannel, ...] = Field(min_length=1)
     send_thread: bool = Field(
         default=False, description="Publish from a sender thread (daemon/command_sender.py) instead of the loop's: "
-        "~30 us less per tick, ~50 us more latency on Cyclone DDS (bench/loop_under_load.py); for slow transports.")
+        "~35 us less per tick on Cyclone DDS; with realtime.loop_cpus it shares the loop's core and adds no latency, "
+        "without, ~50 us (bench/loop_under_load.py).")
 
     @model_validator(mode="after")
     def _unique_fields(self) -> "ActionConfig":
@@ -364,16 +365,30 @@ class IngestConfig(StrictModel):
     mode: Literal["auto", "in_process", "process"] = "auto"
 
 
+def _cpu_set(v: tuple[int, ...]) -> tuple[int, ...]:
+    if len(set(v)) != len(v):
+        raise ValueError(f"CPU listed twice in {list(v)}; list each CPU once")
+    return tuple(sorted(v))
+
+
+#: CPUs by Linux number (as in /sys/devices/system/cpu, `taskset -c`), each once.
+CpuSet = Annotated[tuple[Annotated[int, Field(ge=0, le=4095)], ...], Field(min_length=1), AfterValidator(_cpu_set)]
+
+
 class RealtimeConfig(StrictModel):
     """Real-time scheduling (daemon/realtime.py), applied where permitted and reported either way.
 
     ``loop_priority``: SCHED_FIFO priority of the control loop's thread (the stall supervisor gets one more);
     ``ingest_priority``: of the proprioceptive ingest process (image ingest stays ordinary); null: leave the
-    scheduler alone. ``gc_freeze`` and ``switch_interval_s`` tune the loop's interpreter for the run.
+    scheduler alone. ``loop_cpus``: the CPUs (Linux numbering) the loop's thread and its command sender may run
+    on; ``ingest_cpus``: the ingest processes' (``ingest.mode`` process or auto); null: any CPU. ``gc_freeze`` and
+    ``switch_interval_s`` tune the loop's interpreter for the run.
     """
 
     loop_priority: int | None = Field(default=None, ge=1, le=97)
     ingest_priority: int | None = Field(default=None, ge=1, le=97)
+    loop_cpus: CpuSet | None = None
+    ingest_cpus: CpuSet | None = None
     gc_freeze: bool = True
     switch_interval_s: float = Field(default=0.0002, gt=0, le=0.005)
 
@@ -391,6 +406,16 @@ class RealtimeConfig(StrictModel):
             raise ValueError(f"realtime.ingest_priority={self.ingest_priority} must be below realtime.loop_priority="
                              f"{self.loop_priority}: the loop must preempt the ingest, not wait for it; use "
                              f"{max(1, self.loop_priority - 10)}")
+        return self
+
+    @model_validator(mode="after")
+    def _cpus_apart(self) -> "RealtimeConfig":
+        # A shared core gives back what pinning is for: the loop's cache and its core's time to itself.
+        shared = sorted(set(self.loop_cpus or ()) & set(self.ingest_cpus or ()))
+        if shared:
+            raise ValueError(f"realtime.loop_cpus {list(self.loop_cpus or ())} and realtime.ingest_cpus "
+                             f"{list(self.ingest_cpus or ())} share CPU {shared}: the ingest would take the loop's core; "
+                             "give them disjoint CPUs, or null for either to let it run anywhere")
         return self
 
 

@@ -273,10 +273,12 @@ class IngestProcess:
         spec.write_text(json.dumps({"profile": self.profile.model_dump(mode="json"), "base_dir": str(self.profile.base_dir),
                                     "parent_pid": os.getpid()}))
         names = list(self.ingests)
+        cpus = self.profile.realtime.ingest_cpus
         for streams, priority in self.groups:
             self.procs.append(subprocess.Popen(
                 [sys.executable, "-m", "edgepilot.daemon.ingest_process", str(self.path), str(spec),
-                 "--streams", ",".join(streams), "--priority", "normal" if priority is None else str(priority)]))
+                 "--streams", ",".join(streams), "--priority", "normal" if priority is None else str(priority)]
+                + ([] if cpus is None else ["--cpus", ",".join(map(str, cpus))])))
         deadline = time.monotonic() + timeout_s
         ready = self.shared.counters[:, _READY]
         while int(np.count_nonzero(ready)) < len(names):
@@ -332,17 +334,21 @@ def _die_with_parent() -> None:
         pass
 
 
-#: The ready word says how the child's scheduling went (1: as asked, 2: real time refused, normal policy kept).
-_SCHEDULING_SAID = {1: "as asked", 2: "real-time priority refused: normal policy"}
+#: The ready word says how the child's scheduling went: 1 + 1 if real time was refused + 2 if the CPUs were.
+_SCHEDULING_SAID = {1: "as asked", 2: "real-time priority refused: normal policy",
+                    3: "CPU affinity refused: any CPU", 4: "real-time priority and CPU affinity refused"}
 
 
-def child_main(shm_path: str, spec_path: str, streams: list[str] | None = None, priority: int | None = None) -> int:
+def child_main(shm_path: str, spec_path: str, streams: list[str] | None = None, priority: int | None = None,
+               cpus: tuple[int, ...] | None = None) -> int:
     """An ingest process: subscribe ``streams`` (default: all) of the profile and write into the shared rings."""
     _die_with_parent()
-    from .realtime import set_fifo, set_normal
+    from .realtime import set_affinity, set_fifo, set_normal
 
-    # First, before the DDS participant's threads exist, so that they inherit it.
+    # First, before the DDS participant's threads exist, so that they inherit both.
+    pinned = set_affinity(cpus)
     said = set_normal() if priority is None else set_fifo(priority)
+    ready = 1 + (priority is not None and not said.startswith("SCHED_FIFO")) + 2 * ("refused" in pinned)
     stop = False
 
     def _stop(*_: object) -> None:
@@ -373,7 +379,7 @@ def child_main(shm_path: str, spec_path: str, streams: list[str] | None = None, 
                             reliable=None if cfg.qos is None else cfg.qos == "reliable")
     counters = shared.counters
     for k in mine:
-        counters[k, _READY] = 1 if priority is None or said.startswith("SCHED_FIFO") else 2
+        counters[k, _READY] = ready
     ours = [(k, ingests[names[k]]) for k in mine]
     reasons = [""] * len(names)
 
@@ -409,9 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("spec_path")
     p.add_argument("--streams", default="", help="comma-separated stream names this process subscribes (default: all)")
     p.add_argument("--priority", default="normal", help="SCHED_FIFO priority, or 'normal'")
+    p.add_argument("--cpus", default="", help="comma-separated CPUs this process may run on (default: any)")
     a = p.parse_args(argv)
     return child_main(a.shm_path, a.spec_path, [n for n in a.streams.split(",") if n] or None,
-                      None if a.priority == "normal" else int(a.priority))
+                      None if a.priority == "normal" else int(a.priority),
+                      tuple(int(c) for c in a.cpus.split(",")) if a.cpus else None)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,17 @@ Priorities (SCHED_FIFO, higher runs first), from the profile's two numbers:
 * image ingest processes: always ordinary (SCHED_OTHER). Decoding a megabyte
   frame must never hold a core against the streams above.
 
+CPUs (``loop_cpus``, ``ingest_cpus``): the loop's thread and its command sender
+on their own cores, the ingest processes on others. Pinned, the loop keeps its
+caches and never migrates; on this 2-core machine under the benchmark's load
+that took the tick's overhead above inference from ~130 to ~95 us
+(bench/loop_under_load.py). The command sender shares the loop's core one
+priority below it, so waking it is a local enqueue and it sends while the loop
+sleeps (daemon/command_sender.py). Unpinned threads (supervisor, status,
+diagnostics) stay free to run anywhere: the supervisor must never wait for a
+busy core. On a robot, keep other work off the loop's cores too (``isolcpus``
+or systemd's ``CPUAffinity=`` for the rest of the system).
+
 Refusals (no CAP_SYS_NICE, RLIMIT_RTPRIO 0, a container without the
 capability) are not errors: the daemon runs as before and says what was
 refused, in the log and in the run summary (``realtime``); ``edgepilot
@@ -45,6 +56,24 @@ def set_fifo(priority: int | None) -> str:
     return f"SCHED_FIFO {priority}"
 
 
+def set_affinity(cpus: tuple[int, ...] | None) -> str:
+    """Pin the calling thread to ``cpus``; what happened, in words. None: left alone.
+
+    Needs no privilege; refused only when none of the CPUs exists or is allowed to this process (a cpuset, systemd's
+    ``CPUAffinity=``). Where only some exist, the thread runs on those, and the report says which.
+    """
+    if cpus is None:
+        return "not requested"
+    try:
+        os.sched_setaffinity(0, cpus)
+        got = sorted(os.sched_getaffinity(0))
+    except (OSError, AttributeError) as err:
+        return f"CPUs {list(cpus)} refused ({type(err).__name__}: {err}); running on any CPU"
+    if got != list(cpus):
+        return f"CPUs {got} (of {list(cpus)}: the others are not online or not allowed)"
+    return f"CPUs {got}"
+
+
 def set_normal() -> str:
     """SCHED_OTHER for the calling thread (undoes an inherited real-time policy; always permitted)."""
     try:
@@ -66,12 +95,15 @@ class LoopThreadTuning:
     loop shares its process with the status and diagnostics threads.
     """
 
-    def __init__(self, loop_priority: int | None, gc_freeze: bool, switch_interval_s: float) -> None:
+    def __init__(self, loop_priority: int | None, gc_freeze: bool, switch_interval_s: float,
+                 loop_cpus: tuple[int, ...] | None = None) -> None:
         self.loop_priority = loop_priority
+        self.loop_cpus = loop_cpus
         self.gc_freeze = gc_freeze
         self.switch_interval_s = switch_interval_s
         self.report: dict[str, Any] = {}
         self._saved: tuple[int, int] | None = None
+        self._saved_cpus: set[int] = set()
         self._saved_interval = sys.getswitchinterval()
 
     def apply(self) -> dict[str, Any]:
@@ -84,7 +116,8 @@ class LoopThreadTuning:
             self._saved = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
         except (OSError, AttributeError):
             self._saved = None
-        self.report = {"loop": set_fifo(self.loop_priority), "switch_interval_us": round(self.switch_interval_s * 1e6),
+        self._saved_cpus = os.sched_getaffinity(0)
+        self.report = {"loop": set_fifo(self.loop_priority), "loop_cpus": set_affinity(self.loop_cpus), "switch_interval_us": round(self.switch_interval_s * 1e6),
                        "gc": f"frozen {gc.get_freeze_count()} objects" if self.gc_freeze else "not frozen"}
         return self.report
 
@@ -93,6 +126,11 @@ class LoopThreadTuning:
         sys.setswitchinterval(self._saved_interval)
         if self.gc_freeze:
             gc.unfreeze()
+        if self.loop_cpus is not None:
+            try:
+                os.sched_setaffinity(0, self._saved_cpus)
+            except OSError:
+                pass
         if self._saved is not None and self.loop_priority is not None:
             policy, prio = self._saved
             try:

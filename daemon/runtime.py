@@ -180,14 +180,17 @@ class Daemon:
         self.publisher = self.mapper if joint_action else command_publisher(transport, profile.action)
         self.publish_safe = self.mapper.publish_safe if joint_action else self._publish_zero
         # With action.send_thread, twist commands leave through a thread of their own (daemon/command_sender.py).
-        # Off by default: on Cyclone DDS the hand-off saves ~30 us of the tick but adds ~50 us of latency
-        # (thread wake-up and the interpreter lock), and latency is what the robot feels. Joint profiles publish
-        # from their action stage, and replay keeps every write on the loop's simulated clock.
+        # Off by default: unpinned, the hand-off saves ~35 us of the tick but adds ~50 us of latency (a wake-up on
+        # another core, then the interpreter lock), and latency is what the robot feels; on the loop's own core
+        # (realtime.loop_cpus, as in the example profile) it adds none. Joint profiles publish from their action
+        # stage, and replay keeps every write on the loop's simulated clock.
         self.sender: CommandSender | None = None
         if not joint_action and self.loop_clock is None and profile.action.send_thread:  # type: ignore[union-attr]
             # A writer of its own: the loop's direct zero (when the sender is stuck) never shares a buffer with it.
+            # On the loop's CPUs one priority below it (daemon/realtime.py): handing a command over is then a
+            # local wake-up that never preempts the loop, and the write runs as soon as the loop sleeps.
             self.sender = CommandSender(command_publisher(transport, profile.action).publish, 6,
-                                        profile.realtime.loop_priority)
+                                        profile.realtime.helper_priority(), profile.realtime.loop_cpus)
         for name, ingest in self.ingests.items():
             if self.ingest_process is not None:
                 break  # the ingest process subscribes (ingest.mode=process)
@@ -237,9 +240,9 @@ class Daemon:
         if self.ingest_process is not None and not self.ingest_process.alive():
             self.ingest_process.start()
             self.realtime_report["ingest"] = self.ingest_process.scheduling
-            refused = [k for k, v in self.ingest_process.scheduling.items() if "refused" in v]
+            refused = {k: v for k, v in self.ingest_process.scheduling.items() if "refused" in v}
             if refused:
-                self._say(logging.WARNING, f"real-time priority for the ingest of {refused} refused; see `edgepilot doctor`",
+                self._say(logging.WARNING, f"ingest scheduling: {refused}; see `edgepilot doctor`",
                           {"EDGEPILOT_EVENT": "realtime_refused"})
         assert self.heartbeat is not None
         beat = self.heartbeat.array
@@ -258,7 +261,7 @@ class Daemon:
         # Last, so that the threads and processes started above do not inherit the loop's real-time policy; and
         # before the heartbeat says RUNNING, or the supervisor would take the gc pass for a stalled loop.
         rt = self.profile.realtime
-        tuning = LoopThreadTuning(rt.loop_priority, rt.gc_freeze, rt.switch_interval_s)
+        tuning = LoopThreadTuning(rt.loop_priority, rt.gc_freeze, rt.switch_interval_s, rt.loop_cpus)
         self.realtime_report = {**tuning.apply(), **self.realtime_report}
         if self.realtime_report["loop"].startswith("SCHED_FIFO") and self.loop_clock is None:
             # A real-time thread wakes within tens of us of its sleep's end, so a short spin covers it; the default
@@ -267,6 +270,9 @@ class Daemon:
         if "refused" in self.realtime_report["loop"]:
             self._say(logging.WARNING, f"real-time priority for the loop {self.realtime_report['loop']}; see `edgepilot "
                       "doctor`", {"EDGEPILOT_EVENT": "realtime_refused"})
+        if "refused" in self.realtime_report["loop_cpus"]:
+            self._say(logging.WARNING, f"loop {self.realtime_report['loop_cpus']}; check realtime.loop_cpus against "
+                      "`nproc` and the unit's CPUAffinity=", {"EDGEPILOT_EVENT": "realtime_refused"})
         beat[hb.STATE] = hb.STATE_RUNNING
         try:
             self._loop(beat, end_ns)
@@ -572,7 +578,8 @@ class Daemon:
                                **(ing.integrity.counters() if ing.integrity is not None else {})}
                         for name, ing in self.ingests.items()},
             "calibration": None if self.calibration is None else self.calibration.diagnostics(),
-            "realtime": self.realtime_report,
+            "realtime": self.realtime_report if self.sender is None
+            else {**self.realtime_report, "command_sender": self.sender.scheduling},
             "loop_sync": None if self.phase_lock is None else
             {"stream": self.profile.loop.sync.stream, **self.phase_lock.summary(),  # type: ignore[union-attr]
              "waited_ticks": self.loop.gated_ticks},

@@ -72,6 +72,10 @@ def _set(data: dict, path: str, value: object) -> dict:
         ("loop.sync", {"stream": "joint_states", "offset_s": 0.003}, ["loop.sync.offset_s=0.003", "half the period"]),
         ("realtime.ingest_priority", 30, ["realtime.ingest_priority=30", "below realtime.loop_priority=20", "use 10"]),
         ("realtime.loop_priority", 99, ["realtime.loop_priority", "less than or equal to 97"]),
+        ("realtime.ingest_cpus", [0, 1], ["realtime.loop_cpus [1]", "realtime.ingest_cpus [0, 1]", "share CPU [1]",
+                                           "disjoint"]),
+        ("realtime.loop_cpus", [2, 2], ["realtime.loop_cpus", "CPU listed twice in [2, 2]"]),
+        ("realtime.loop_cpus", [], ["realtime.loop_cpus", "at least 1 item"]),
     ],
 )
 def test_bad_field_is_named(base: dict, path: str, value: object, expect: list[str]) -> None:

@@ -54,12 +54,13 @@ def test_process_ingest_drives_and_its_death_zeroes_the_command(tmp_path: Path, 
     daemon = Daemon(profile, transport, OnnxRuntimeBackend(profile.model_path), log=sys.stderr)
     shm = daemon.ingest_process.path
     killed_at: list[float] = []
-    children: list[tuple[int, int]] = []
+    children: list[tuple[int, int, set[int]]] = []
 
     def kill_ingest() -> None:
         while daemon.policy_commands < 100 and not daemon.stop_requested.is_set():
             time.sleep(0.01)
-        children.extend((p.pid, os.sched_getscheduler(p.pid)) for p in daemon.ingest_process.procs)
+        children.extend((p.pid, os.sched_getscheduler(p.pid), os.sched_getaffinity(p.pid))
+                        for p in daemon.ingest_process.procs)
         killed_at.append((time.monotonic_ns() - daemon._started_ns) / 1e9)
         os.kill(daemon.ingest_process.proc.pid, signal.SIGKILL)  # the joint-state/IMU child
 
@@ -87,6 +88,8 @@ def test_process_ingest_drives_and_its_death_zeroes_the_command(tmp_path: Path, 
     said = summary["realtime"]["ingest"]
     small = ",".join(daemon.ingest_process.groups[0][0])
     assert set(said) == {small, "camera"} and said["camera"] == "as asked"
+    # Both children on the example's ingest CPU (0), away from the loop's (1); the daemon's own process unpinned.
+    assert [c[2] for c in children] == [{0}, {0}] and os.sched_getaffinity(0) != {0}
     if said[small] == "as asked":
         assert children[0][1] == os.SCHED_FIFO
     else:

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from edgepilot.daemon.config import RealtimeConfig
-from edgepilot.daemon.realtime import LoopThreadTuning, set_fifo, set_normal
+from edgepilot.daemon.realtime import LoopThreadTuning, set_affinity, set_fifo, set_normal
 
 
 def on_thread(fn):  # type: ignore[no-untyped-def]
@@ -77,6 +77,41 @@ def test_loop_thread_tuning_is_undone_after_the_run() -> None:
     assert after == (pytest.approx(interval), 0, os.SCHED_OTHER)
 
 
+def test_affinity_pins_the_calling_thread_only_and_says_what_it_got() -> None:
+    everything = os.sched_getaffinity(0)
+    first = min(everything)
+
+    def body():  # type: ignore[no-untyped-def]
+        said = set_affinity((first,))
+        return said, os.sched_getaffinity(0)
+
+    said, got = on_thread(body)
+    assert said == f"CPUs [{first}]" and got == {first}
+    assert os.sched_getaffinity(0) == everything  # the test's own thread never changed
+    # A CPU that is not there: refused, the thread left where it was (a profile written for a bigger machine).
+    said, got = on_thread(lambda: (set_affinity((4095,)), os.sched_getaffinity(0)))
+    assert said.startswith("CPUs [4095] refused (OSError") and got == everything
+    # Some of them there: pinned to those, and the report says which were missing.
+    said, got = on_thread(lambda: (set_affinity((first, 4095)), os.sched_getaffinity(0)))
+    assert said == f"CPUs [{first}] (of [{first}, 4095]: the others are not online or not allowed)" and got == {first}
+    assert set_affinity(None) == "not requested"
+
+
+def test_loop_thread_tuning_pins_the_loop_and_unpins_it_after() -> None:
+    everything = os.sched_getaffinity(0)
+    last = max(everything)
+
+    def body():  # type: ignore[no-untyped-def]
+        t = LoopThreadTuning(None, gc_freeze=False, switch_interval_s=0.001, loop_cpus=(last,))
+        report = t.apply()
+        during = os.sched_getaffinity(0)
+        t.restore()
+        return report, during, os.sched_getaffinity(0)
+
+    report, during, after = on_thread(body)
+    assert report["loop_cpus"] == f"CPUs [{last}]" and during == {last} and after == everything
+
+
 def test_ingest_priority_must_be_below_the_loop() -> None:
     with pytest.raises(ValueError, match="ingest_priority=20 must be below realtime.loop_priority=20"):
         RealtimeConfig(loop_priority=20, ingest_priority=20)
@@ -98,4 +133,8 @@ def test_start_up_tuning_is_not_taken_for_a_stall(dds_domain: int) -> None:
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["supervisor_stall_episodes"] == 0 and summary["supervisor_zero_commands"] == 0, summary
     assert summary["realtime"]["gc"].startswith("frozen") and "loop" in summary["realtime"]
+    # The example pins the loop and its command sender to CPU 1 (refused, and said so, on a 1-CPU machine).
+    pinned = "CPUs [1]" if 1 in os.sched_getaffinity(0) else "CPUs [1] refused"
+    assert summary["realtime"]["loop_cpus"].startswith(pinned)
+    assert summary["realtime"]["command_sender"]["cpus"].startswith(pinned)
     assert summary["loop_zero_commands"] > 0  # no sensors here: the loop itself holds zero
