@@ -10,7 +10,9 @@ Priorities (SCHED_FIFO, higher runs first), from the profile's two numbers:
 * the status and diagnostics threads of the loop's process: ``loop_priority -
   1``. They hold the loop's interpreter lock while they work; at the normal
   policy a busy machine could preempt one of them mid-work and leave the loop
-  waiting for the lock (priority inversion).
+  waiting for the lock (priority inversion). The same for the DDS threads
+  that run the fault-injection topic's callback (``--enable-fault-injection``,
+  with sensors ingested in their own processes), and for the command sender.
 * proprioceptive ingest process (joint states, IMU, twists;
   daemon/ingest_process.py): ``ingest_priority``, below the loop. A sensor
   message then reaches its ring within ~0.1-0.4 ms even while a camera frame

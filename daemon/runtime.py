@@ -244,6 +244,10 @@ class Daemon:
             if refused:
                 self._say(logging.WARNING, f"ingest scheduling: {refused}; see `edgepilot doctor`",
                           {"EDGEPILOT_EVENT": "realtime_refused"})
+        if self.injector is not None and self.ingest_process is not None and hasattr(self.transport, "set_callback_priority"):
+            # The fault-injection topic's callback is then the only Python this process runs on a transport thread;
+            # at the helper priority, no other process can preempt it while it holds the loop's interpreter lock.
+            self.realtime_report["callbacks"] = self.transport.set_callback_priority(self.helper_priority)
         assert self.heartbeat is not None
         beat = self.heartbeat.array
         status = threading.Thread(target=self._status_reporter, name="edgepilot-status", daemon=True)

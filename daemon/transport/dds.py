@@ -34,8 +34,10 @@ Cyclone DDS is imported only here and in :mod:`.ros_msgs`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -260,6 +262,11 @@ class _Subscription:
             self.transport._count_callback_error(self.topic, err)
 
 
+#: Cyclone DDS's threads that run subscription callbacks, by thread name: the receive threads (one, or unicast and
+#: multicast ones) and the user-data delivery queue. Discovery, timed events and garbage collection run elsewhere.
+CALLBACK_THREADS = ("recv", "recvUC", "recvMC", "dq.user")
+
+
 class DdsTransport:
     """:class:`~.base.Transport` over Cyclone DDS, ROS 2 compatible (see the module docstring)."""
 
@@ -322,6 +329,32 @@ class DdsTransport:
         """A publisher of ``msg_type`` IDL messages; reliable + keep last 10, or best effort + keep last 5."""
         cls = ros_msgs.resolve_type(msg_type)
         return DdsPublisher(self, self._writer(topic, cls, reliable=reliable), cls, topic)
+
+    def set_callback_priority(self, priority: int | None) -> str:
+        """SCHED_FIFO ``priority`` for the Cyclone threads of this process that run subscription callbacks.
+
+        Why: a callback runs Python, so it holds the interpreter lock. At the normal policy a busy machine can
+        preempt that thread mid-callback for a scheduler slice or more while a real-time thread of the same process
+        (the control loop) waits for the lock. Meant for a process whose callbacks are few and short (the daemon's
+        fault-injection topic, with sensors ingested in their own processes): at a real-time priority a camera
+        callback would take a core from everything below it. The threads are the process's, shared by every
+        participant in it. Returns what was done, in words; None: left alone.
+        """
+        if priority is None:
+            return "not requested"
+        tasks = Path("/proc/self/task")
+        raised: list[str] = []
+        try:
+            for task in sorted(tasks.iterdir()):
+                name = (task / "comm").read_text().strip()
+                if name in CALLBACK_THREADS:
+                    os.sched_setscheduler(int(task.name), os.SCHED_FIFO, os.sched_param(priority))
+                    raised.append(name)
+        except (OSError, AttributeError) as err:
+            return f"refused ({type(err).__name__}: {err}); callbacks at the normal policy"
+        if not raised:
+            return f"no callback threads found (expected one of {', '.join(CALLBACK_THREADS)})"
+        return f"SCHED_FIFO {priority} ({', '.join(raised)})"
 
     def close(self) -> None:
         """Give reliable publishers a moment to get their last samples acknowledged, then delete everything.

@@ -257,6 +257,10 @@ def test_sigterm_publishes_zero_and_reports(running: tuple[Rig, subprocess.Popen
         assert expected in seen, (expected, seen)
     assert summary["supervisor_stall_episodes"] >= 2
     assert summary["supervisor_zero_commands"] >= 2
+    # Sensors come in through ingest processes; the fault-injection topic's callback is the daemon process's only
+    # one, and runs one step below the loop (daemon/runtime.py: no priority inversion on the interpreter lock).
+    said = summary["realtime"]["callbacks"]
+    assert said.startswith("SCHED_FIFO 19 (") or said.startswith("refused"), said
 
 
 def test_missing_stream_at_start(tmp_path: Path) -> None:

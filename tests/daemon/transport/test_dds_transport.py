@@ -284,3 +284,34 @@ def test_twist_publisher_refuses_wrong_shapes_instead_of_broadcasting(transport:
     for bad in (np.float64(1.0), np.ones(1), np.ones(7), np.ones((2, 3))):
         with pytest.raises(ValueError, match="6 elements"):
             pub.publish(bad)
+
+
+def test_callback_threads_can_be_raised_to_a_real_time_priority(dds_domain: int) -> None:
+    """What the daemon does for its fault-injection topic (daemon/runtime.py): the threads that run callbacks (and
+    hold the interpreter lock meanwhile) get a real-time priority; a remote sample's callback then runs on one."""
+    t = DdsTransport(dds_domain)
+    seen: list[tuple[str, int]] = []
+
+    def on_message(msg: Any) -> None:
+        tid = threading.get_native_id()
+        with open(f"/proc/self/task/{tid}/comm") as f:
+            seen.append((f.read().strip(), os.sched_getscheduler(tid)))
+
+    try:
+        t.subscribe("/joint_states", "sensor_msgs/msg/JointState", on_message)
+        assert t.set_callback_priority(None) == "not requested"
+        said = t.set_callback_priority(3)
+        child = subprocess.Popen([sys.executable, "-c", CHILD_PUBLISHER, str(dds_domain), "20", "100"],
+                                 env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out, _ = child.communicate(timeout=20)
+        assert child.returncode == 0, out
+    finally:
+        t.close()
+    assert seen, "no callback ran"
+    if said.startswith("refused"):  # no CAP_SYS_NICE here: said so, and nothing changed
+        assert "PermissionError" in said and seen[0][1] == os.SCHED_OTHER
+    else:
+        assert said.startswith("SCHED_FIFO 3 (") and "recv" in said, said
+        assert all(name in ("recv", "recvUC", "recvMC", "dq.user") and policy == os.SCHED_FIFO
+                   for name, policy in seen), seen[:3]
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the test's own thread is not one of them
