@@ -495,7 +495,12 @@ def check_realtime() -> Check:
     except (OSError, ValueError):
         rt_runtime = None
     limit = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
-    facts = (f"SCHED_FIFO priorities 1-{prio_max}, RLIMIT_RTPRIO {limit}, "
+    try:  # for the profile's realtime.loop_cpus / ingest_cpus: which CPUs exist here, and which the kernel keeps free
+        isolated = Path("/sys/devices/system/cpu/isolated").read_text().strip() or "none"
+    except OSError:
+        isolated = "unknown"
+    cpus = f"CPUs allowed {','.join(map(str, sorted(os.sched_getaffinity(0))))} (isolated: {isolated})"
+    facts = (f"SCHED_FIFO priorities 1-{prio_max}, RLIMIT_RTPRIO {limit}, {cpus}, "
              f"{'PREEMPT_RT' if preempt_rt else 'non-RT'} kernel"
              + (f", RT throttling {rt_runtime} us/s" if rt_runtime is not None and rt_runtime >= 0 else ", RT throttling off")
              + (", this process already runs SCHED_FIFO/RR" if running_rt else ""))

@@ -166,6 +166,8 @@ def test_realtime_is_not_permitted_to_an_unprivileged_user_without_rlimit_rtprio
     _, checks, err = doctor(prefix=NOBODY, cwd=Path("/"))
     assert checks["realtime"]["level"] == "warn" and "not permitted" in checks["realtime"]["detail"], err
     assert "LimitRTPRIO" in checks["realtime"]["fix"]
+    # What realtime.loop_cpus / ingest_cpus can name here (the child inherits this process's CPUs).
+    assert f"CPUs allowed {','.join(map(str, sorted(os.sched_getaffinity(0))))} (isolated: " in checks["realtime"]["detail"]
 
 
 @needs_setpriv
