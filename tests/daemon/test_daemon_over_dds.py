@@ -234,12 +234,13 @@ def test_loop_stall_sigstop(running: tuple[Rig, subprocess.Popen[str], Path]) ->
     t_cont = time.monotonic()
     back = recover(rig, t_cont)
     # The loop saw its own stall and held zero for the stalled tick and the healthy ones recovery_ticks asks for:
-    # nothing but zero for three periods or more. Messages, not ticks, are counted: the overdue tick at SIGCONT and
+    # nothing but zero for three periods or more (measured 60-68 ms at 50 Hz; asserted with half a period of slack
+    # for the phase lock's nudges and delivery). Messages, not ticks, are counted: the overdue tick at SIGCONT and
     # the schedule's next deadline can fall within a millisecond of each other (seen: 0.7 ms), and the example's
     # command sender sends the newest command, so those two zeros can leave as one.
     held = [c for c in rig.commands_since(t_cont) if c[0] < t_cont + back]
     assert all(v == 0.0 and w == 0.0 for _, v, w in held), held
-    assert len(held) >= 4 and back >= 2.9 * PERIOD, (back, held)
+    assert len(held) >= 4 and back >= 2.5 * PERIOD, (back, held)
     print(f"SIGSTOP: zero after {r['delay_s'] * 1e3:.1f} ms, resumed {back * 1e3:.0f} ms after SIGCONT")
 
 
