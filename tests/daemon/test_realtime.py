@@ -138,3 +138,29 @@ def test_start_up_tuning_is_not_taken_for_a_stall(dds_domain: int) -> None:
     assert summary["realtime"]["loop_cpus"].startswith(pinned)
     assert summary["realtime"]["command_sender"]["cpus"].startswith(pinned)
     assert summary["loop_zero_commands"] > 0  # no sensors here: the loop itself holds zero
+
+
+def test_cpus_that_are_not_there_are_refused_said_and_run_anyway(tmp_path, dds_domain: int) -> None:  # type: ignore[no-untyped-def]
+    """A profile written for a bigger machine: every part still runs (unpinned), the log warns, the summary says
+    what was refused for the loop, its command sender and each ingest process."""
+    import json
+    import subprocess
+
+    import yaml
+
+    from edgepilot.daemon.config import default_profile_path
+
+    d = yaml.safe_load(default_profile_path().read_text())
+    d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
+    d["realtime"].update(loop_cpus=[4095], ingest_cpus=[4094])
+    p = tmp_path / "big_machine.yaml"
+    p.write_text(yaml.safe_dump(d))
+    r = subprocess.run([sys.executable, "-m", "edgepilot", "run", "--config", str(p), "--domain-id", str(dds_domain),
+                        "--duration", "1.5"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rt = json.loads(r.stdout.strip().splitlines()[-1])["realtime"]
+    assert rt["loop_cpus"].startswith("CPUs [4095] refused (OSError") and "running on any CPU" in rt["loop_cpus"]
+    assert rt["command_sender"]["cpus"].startswith("CPUs [4095] refused")
+    assert {",".join(sorted(k.split(","))) for k in rt["ingest"]} == {"imu,joint_states", "camera"}
+    assert all("CPU affinity refused" in said for said in rt["ingest"].values()), rt["ingest"]
+    assert "loop CPUs [4095] refused" in r.stderr and "ingest scheduling:" in r.stderr, r.stderr[-2000:]
