@@ -110,10 +110,20 @@ def _get(d: dict, path: str) -> float:
 
 
 def _ratio(base: dict, ours: dict, path: str) -> float | None:
+    """baseline / ours, to 2 decimals; None where ours is 0 (no overruns: the ratio has no bound)."""
     b, o = _get(base, path), _get(ours, path)
-    if o == 0:
-        return None if b == 0 else float("inf")
-    return round(b / o, 2)
+    return None if o == 0 else round(b / o, 2)
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float as None: the output is plain JSON (no NaN/Infinity) for any parser."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
 
 
 def cold_section(repeats: int) -> dict:
@@ -198,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     res["loadavg_at_end"] = _load()
     a.json.parent.mkdir(parents=True, exist_ok=True)
     tmp = a.json.with_suffix(a.json.suffix + ".tmp")
-    tmp.write_text(json.dumps(res, indent=2, allow_nan=True))
+    tmp.write_text(json.dumps(strict_json(res), indent=2, allow_nan=False))
     os.replace(tmp, a.json)
     if a.png is not None and raw:
         from .plots import draw

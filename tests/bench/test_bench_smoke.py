@@ -18,12 +18,28 @@ from bench.command_probe import CommandProbe, latencies_ns
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _not_json(token: str) -> None:
+    raise AssertionError(f"{token} in the bench's JSON: not JSON, strict parsers (jq, JavaScript) reject it")
+
+
+def test_ratios_and_output_stay_plain_json() -> None:
+    from bench.__main__ import _ratio, strict_json
+
+    base = {"overruns": 230.0, "jitter_us": {"p99": 1808.0}}
+    ours = {"overruns": 0.0, "jitter_us": {"p99": 70.0}}
+    assert _ratio(base, ours, "jitter_us.p99") == 25.83
+    assert _ratio(base, ours, "overruns") is None  # ours had none: no finite ratio
+    cleaned = strict_json({"a": [1.0, float("inf"), float("nan")], "b": {"c": -float("inf"), "d": "x", "e": 2}})
+    assert cleaned == {"a": [1.0, None, None], "b": {"c": None, "d": "x", "e": 2}}
+    json.dumps(cleaned, allow_nan=False)
+
+
 def test_quick_ring_and_fusion_json(tmp_path: Path) -> None:
     out = tmp_path / "perf.json"
     r = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "ring,fusion", "--json", str(out)],
                        cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    d = json.loads(out.read_text())
+    d = json.loads(out.read_text(), parse_constant=_not_json)
     assert len(d["loadavg_at_start"]) == 3
     for kind in ("vector64_f64", "frame640x480x3_u8"):
         for where in ("in_process", "cross_process_shm"):
