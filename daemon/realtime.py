@@ -119,7 +119,8 @@ class LoopThreadTuning:
         except (OSError, AttributeError):
             self._saved = None
         self._saved_cpus = os.sched_getaffinity(0)
-        self.report = {"loop": set_fifo(self.loop_priority), "loop_cpus": set_affinity(self.loop_cpus), "switch_interval_us": round(self.switch_interval_s * 1e6),
+        self.report = {"loop": set_fifo(self.loop_priority), "loop_cpus": set_affinity(self.loop_cpus),
+                       "switch_interval_us": round(self.switch_interval_s * 1e6),
                        "gc": f"frozen {gc.get_freeze_count()} objects" if self.gc_freeze else "not frozen"}
         return self.report
 
