@@ -117,8 +117,10 @@ def markdown(report: dict[str, Any]) -> str:
                              f"{'pass' if f['passed'] else '**FAIL**'} |")
         checks = [c for c in s["checks"]]
         if checks:
-            lines += ["", "Run checks: " + "; ".join(f"{c['name']} {'ok' if c['passed'] else 'FAILED (' + c['detail'] + ')'}"
-                                                     for c in checks)]
+            lines += ["", "Run checks: " + "; ".join(
+                f"{c['name']} " + ("FAILED (" + c["detail"] + ")" if not c["passed"]
+                                   else "ok (" + c["detail"] + ")" if c["name"] == "host_pauses" else "ok")
+                for c in checks)]
     if report["failures"]:
         lines += ["", "## Failures", ""] + [f"- {f}" for f in report["failures"]]
     return "\n".join(lines) + "\n"

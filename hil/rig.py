@@ -37,6 +37,7 @@ from edgepilot.daemon.fault_injection import FAULT_INJECTION_TOPIC
 
 from .daemon_process import DaemonProcess
 from .faults import SENSOR_FAULT_KINDS, SensorFaults
+from .host_pause import HostPauseWatcher
 from .measure import FaultWindow, RunRecord, ScenarioResult, evaluate
 from .robot_registry import robot
 from .scenario import DAEMON_HOOK_FAULTS, PROCESS_FAULTS, Fault, Scenario, ScenarioError, format_errors
@@ -263,6 +264,10 @@ def run_scenario(scenario: Scenario, options: RigOptions) -> tuple[ScenarioResul
     t0 = time.monotonic()
     t_end_rel = 0.0
     stop_stdin = threading.Event()
+    # The host may pause this whole (virtual) machine; a stop it causes is not the daemon's (hil/host_pause.py).
+    watcher = HostPauseWatcher()
+    say(f"host pauses: {watcher.start()}")
+    pauses: list[tuple[float, float]] = []
     robot_thread.start()
     try:
         if not options.external_daemon:
@@ -394,6 +399,7 @@ def run_scenario(scenario: Scenario, options: RigOptions) -> tuple[ScenarioResul
         node.stop_event.set()
         robot_thread.join(timeout=10)
         transport.close()
+        pauses = watcher.stop()
     windows.sort(key=lambda w: w.start)
     record = RunRecord(
         scenario=scenario, profile=profile, duration=t_end_rel if not error else 0.0,
@@ -401,7 +407,8 @@ def run_scenario(scenario: Scenario, options: RigOptions) -> tuple[ScenarioResul
         windows=windows,
         daemon_events=[(e.t - t0, e.what, e.fault) for e in (daemon.events if daemon else [])],
         summary=daemon.summary() if daemon else None, daemon_rc=rc, killed=bool(daemon and daemon.killed),
-        robot=robot_result, injected=node.injector.counts(), external_daemon=options.external_daemon, error=error)
+        robot=robot_result, injected=node.injector.counts(), external_daemon=options.external_daemon, error=error,
+        host_pauses=[(a - t0, b - t0) for a, b in pauses], host_watch=watcher.status)
     record_trace = {"t": [t - t0 for t in node.trace.t], "x": node.trace.x, "y": node.trace.y,
                     "distance": node.trace.distance}
     result = evaluate(record)
@@ -427,6 +434,7 @@ def _write_outputs(record: RunRecord, result: ScenarioResult, trace: dict[str, l
         "daemon_exit_status": record.daemon_rc,
         "robot": record.robot,
         "injected": record.injected,
+        "host_pauses": {"watch": record.host_watch, "pauses_s": [[round(a, 4), round(b, 4)] for a, b in record.host_pauses]},
         "pose_trace": {k: [round(x, 4) for x in v] for k, v in trace.items()},
     }
     write_json_atomic(out / f"{name}.json", data)

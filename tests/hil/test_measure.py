@@ -126,3 +126,22 @@ def test_report_matrix_markdown_and_timeline(tmp_path: Path) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width >= 1200 and height >= 600
+
+
+def test_a_stop_inside_a_host_pause_is_the_hosts_not_a_false_stop(tmp_path: Path) -> None:
+    """The whole machine paused 45 ms at t=2.0 (hil/host_pause.py saw it): the daemon's stall stop and its
+    recovery hold are excused, said so in a check; the same stop with no pause recorded is a false stop."""
+    sc = scenario([], no_false_stop=True, no_unexpected_faults=True)
+    recovery = 0.02 * 12  # recovery_ticks (10) + 2 periods after the pause ends
+    cmds = commands([(2.04, 2.045 + 0.2)])
+    events = [(2.046, "raised", "supervisor:stall"), (2.046, "raised", "loop_stall")]
+    paused = evaluate(record(sc, cmds, [], events, tmp_path, host_pauses=[(2.0, 2.045)]))
+    assert paused.passed, paused.failures()
+    note = [c for c in paused.checks if c.name == "host_pauses"]
+    assert note and note[0].passed and "1 pause(s)" in note[0].detail and "longest 45 ms" in note[0].detail
+    plain = evaluate(record(sc, cmds, [], events, tmp_path))
+    assert {c.name for c in plain.checks if not c.passed} == {"no_false_stop", "no_unexpected_faults"}
+    # A stop that outlasts the pause and the hold it excuses is still false.
+    late = evaluate(record(sc, commands([(2.04, 2.045 + recovery + 0.1)]), [], events, tmp_path,
+                           host_pauses=[(2.0, 2.045)]))
+    assert [c.name for c in late.checks if not c.passed] == ["no_false_stop"]
