@@ -10,7 +10,7 @@ import time
 from edgepilot.hil.host_pause import HostPauseWatcher
 
 
-def test_the_watcher_reports_a_pause_and_nothing_else() -> None:
+def test_the_watcher_reports_a_pause_where_it_happened() -> None:
     w = HostPauseWatcher()
     said = w.start()
     if not w.watching:  # no real-time priority here: not watched, so nothing can be excused
@@ -26,6 +26,9 @@ def test_the_watcher_reports_a_pause_and_nothing_else() -> None:
     t_cont = time.monotonic()
     time.sleep(0.1)
     gaps = w.stop()
-    assert len(gaps) == 1, gaps
-    start, end = gaps[0]
+    # Ours, once, where it was; any other would be a real pause of this machine (rare, and not an error).
+    ours = [(a, b) for a, b in gaps if a <= t_cont and b >= t_stop]
+    assert len(ours) == 1, (gaps, t_stop, t_cont)
+    start, end = ours[0]
     assert t_stop - 0.01 <= start <= t_stop + 0.01 and t_cont - 0.001 <= end <= t_cont + 0.02, (gaps, t_stop, t_cont)
+    assert end - start >= 0.05
