@@ -86,9 +86,11 @@ class RunRecord:
     injected: dict[str, int]
     external_daemon: bool = False
     error: str = ""
-    #: Times the host paused this whole machine (hil/host_pause.py), and whether that was watched at all.
+    #: Times the hypervisor held a CPU of this machine (hil/host_pause.py), and whether that was watched at all.
     host_pauses: list[tuple[float, float]] = field(default_factory=list)
     host_watch: str = "not watched"
+    #: Late wake-ups of the watchers that the host's steal time does not explain: reported, never excused.
+    host_unexplained: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -370,7 +372,7 @@ def evaluate(rec: RunRecord) -> ScenarioResult:
     checks = result.checks
     if rec.host_pauses:
         longest = max(b - a for a, b in rec.host_pauses)
-        checks.append(Check("host_pauses", True, f"{len(rec.host_pauses)} pause(s) of the whole machine, longest "
+        checks.append(Check("host_pauses", True, f"{len(rec.host_pauses)} pause(s) by the host (steal time), longest "
                             f"{longest * 1e3:.0f} ms, at t={', '.join(f'{a:.3f}' for a, _ in rec.host_pauses[:5])} s: "
                             "stops within them and their recovery hold not counted as false"))
     if ex.no_false_stop:

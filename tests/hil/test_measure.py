@@ -129,7 +129,7 @@ def test_report_matrix_markdown_and_timeline(tmp_path: Path) -> None:
 
 
 def test_a_stop_inside_a_host_pause_is_the_hosts_not_a_false_stop(tmp_path: Path) -> None:
-    """The whole machine paused 45 ms at t=2.0 (hil/host_pause.py saw it): the daemon's stall stop and its
+    """The host held a CPU 45 ms at t=2.0 (hil/host_pause.py saw it, steal time): the daemon's stall stop and its
     recovery hold are excused, said so in a check; the same stop with no pause recorded is a false stop."""
     sc = scenario([], no_false_stop=True, no_unexpected_faults=True)
     recovery = 0.02 * 12  # recovery_ticks (10) + 2 periods after the pause ends
@@ -138,7 +138,7 @@ def test_a_stop_inside_a_host_pause_is_the_hosts_not_a_false_stop(tmp_path: Path
     paused = evaluate(record(sc, cmds, [], events, tmp_path, host_pauses=[(2.0, 2.045)]))
     assert paused.passed, paused.failures()
     note = [c for c in paused.checks if c.name == "host_pauses"]
-    assert note and note[0].passed and "1 pause(s)" in note[0].detail and "longest 45 ms" in note[0].detail
+    assert note and note[0].passed and "1 pause(s) by the host" in note[0].detail and "longest 45 ms" in note[0].detail
     plain = evaluate(record(sc, cmds, [], events, tmp_path))
     assert {c.name for c in plain.checks if not c.passed} == {"no_false_stop", "no_unexpected_faults"}
     # A stop that outlasts the pause and the hold it excuses is still false.
