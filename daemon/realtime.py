@@ -47,12 +47,13 @@ import sys
 from typing import Any
 
 
-def set_fifo(priority: int | None) -> str:
-    """SCHED_FIFO at ``priority`` for the calling thread; what happened, in words. None: left alone."""
+def set_fifo(priority: int | None, tid: int = 0) -> str:
+    """SCHED_FIFO at ``priority`` for thread ``tid`` (0: the calling one); what happened, in words. None: left
+    alone."""
     if priority is None:
         return "not requested"
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
     except (PermissionError, OSError, AttributeError) as err:
         return f"refused ({type(err).__name__}: {err}); running at the normal policy"
     return f"SCHED_FIFO {priority}"

@@ -179,6 +179,11 @@ class Daemon:
         # On any fault (and at shutdown) publish_safe: zero velocity, or a joint profile's safe_action.
         self.publisher = self.mapper if joint_action else command_publisher(transport, profile.action)
         self.publish_safe = self.mapper.publish_safe if joint_action else self._publish_zero
+        # The status and diagnostics threads (and the command sender) share the loop's interpreter lock. At the
+        # normal policy, one of them preempted by any other process while it holds the lock keeps the real-time
+        # loop waiting (priority inversion, measured as 0.6-1 ms late ticks once a second); one step below the
+        # loop they cannot be.
+        self.helper_priority = profile.realtime.helper_priority()
         # With action.send_thread, twist commands leave through a thread of their own (daemon/command_sender.py).
         # Off by default: unpinned, the hand-off saves ~35 us of the tick but adds ~50 us of latency (a wake-up on
         # another core, then the interpreter lock), and latency is what the robot feels; on the loop's own core
@@ -190,7 +195,7 @@ class Daemon:
             # On the loop's CPUs one priority below it (daemon/realtime.py): handing a command over is then a
             # local wake-up that never preempts the loop, and the write runs as soon as the loop sleeps.
             self.sender = CommandSender(command_publisher(transport, profile.action).publish, 6,
-                                        profile.realtime.helper_priority(), profile.realtime.loop_cpus)
+                                        self.helper_priority, profile.realtime.loop_cpus)
         for name, ingest in self.ingests.items():
             if self.ingest_process is not None:
                 break  # the ingest process subscribes (ingest.mode=process)
@@ -200,10 +205,6 @@ class Daemon:
         self.heartbeat: hb.Heartbeat | None = None
         self.supervisor: StallSupervisorProcess | None = None
         self.realtime_report: dict[str, Any] = {}
-        # The status and diagnostics threads share the loop's interpreter lock. At the normal policy, one of them
-        # preempted by any other process while it holds the lock keeps the real-time loop waiting (priority
-        # inversion, measured as 0.6-1 ms late ticks once a second); one step below the loop they cannot be.
-        self.helper_priority = profile.realtime.helper_priority()
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -123,12 +123,11 @@ STEAL_READ_EVERY = 10
 
 
 def watch(cpu: int, priority: int, period_s: float, pause_s: float) -> int:
-    try:
-        os.sched_setaffinity(0, {cpu})
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (PermissionError, OSError) as err:
-        print(f"refused: no SCHED_FIFO {priority} on CPU {cpu} ({type(err).__name__}: {err}); host pauses not watched",
-              flush=True)
+    from edgepilot.daemon.realtime import set_affinity, set_fifo
+
+    pinned, said = set_affinity((cpu,)), set_fifo(priority)
+    if pinned != f"CPUs [{cpu}]" or not said.startswith("SCHED_FIFO"):
+        print(f"refused: no SCHED_FIFO {priority} on CPU {cpu} ({pinned}; {said}); host pauses not watched", flush=True)
         return 3
     running = True
 

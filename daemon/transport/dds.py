@@ -34,7 +34,6 @@ Cyclone DDS is imported only here and in :mod:`.ros_msgs`.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -48,6 +47,7 @@ from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
+from ..realtime import set_fifo
 from . import outputs, ros_msgs
 from .base import MessageCallback
 
@@ -342,16 +342,17 @@ class DdsTransport:
         """
         if priority is None:
             return "not requested"
-        tasks = Path("/proc/self/task")
         raised: list[str] = []
-        try:
-            for task in sorted(tasks.iterdir()):
+        for task in sorted(Path("/proc/self/task").iterdir()):
+            try:
                 name = (task / "comm").read_text().strip()
-                if name in CALLBACK_THREADS:
-                    os.sched_setscheduler(int(task.name), os.SCHED_FIFO, os.sched_param(priority))
-                    raised.append(name)
-        except (OSError, AttributeError) as err:
-            return f"refused ({type(err).__name__}: {err}); callbacks at the normal policy"
+            except OSError:  # a thread that ended meanwhile
+                continue
+            if name in CALLBACK_THREADS:
+                said = set_fifo(priority, int(task.name))
+                if not said.startswith("SCHED_FIFO"):
+                    return said
+                raised.append(name)
         if not raised:
             return f"no callback threads found (expected one of {', '.join(CALLBACK_THREADS)})"
         return f"SCHED_FIFO {priority} ({', '.join(raised)})"
