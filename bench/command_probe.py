@@ -31,7 +31,7 @@ class CommandProbe:
     """Subscribes to /cmd_vel on ``domain_id``; keeps (receipt wall ns, linear.x, angular.z) in preallocated arrays."""
 
     def __init__(self, domain_id: int, capacity: int = 1 << 18) -> None:
-        from edgepilot.daemon.transport.dds import DdsTransport
+        from edgepilot.daemon.transport.dds.participant import DdsTransport
 
         self.t_ns = np.zeros(capacity, np.int64)
         self.vx = np.zeros(capacity)

@@ -5,7 +5,7 @@ the summary only has as percentiles: each tick's start lateness, duration and
 inference time (ns), so the bench can draw histograms and compute overhead
 tick by tick. The profile decides everything else, as it does under
 ``edgepilot run``: where ingest runs (``ingest.mode``), real-time scheduling
-(``realtime``, daemon/realtime.py; what was applied or refused comes back in
+(``realtime``, daemon/timing/realtime.py; what was applied or refused comes back in
 the summary's ``realtime``) and the phase lock (``loop.sync``).
 
     python -m bench.daemon_runner --config P.yaml --domain-id D --duration S --out RUN.npz
@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path)
     a = p.parse_args(argv)
 
-    from edgepilot.daemon.config import load_profile
-    from edgepilot.daemon.runtime import Daemon
+    from edgepilot.daemon.config.profile import load_profile
+    from edgepilot.daemon.service import Daemon
     from edgepilot.daemon.transport.factory import make_transport
     from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
 

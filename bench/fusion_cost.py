@@ -19,11 +19,11 @@ import tracemalloc
 
 import numpy as np
 
-from edgepilot.daemon.action import TwistActionMapper
-from edgepilot.daemon.config import default_profile_path, load_profile
-from edgepilot.daemon.observation import ObservationBuilder
-from edgepilot.daemon.odometry import WheelOdometry
-from edgepilot.daemon.streams import StreamSnapshot, make_ingest
+from edgepilot.daemon.action.twist import TwistActionMapper
+from edgepilot.daemon.config.profile import default_profile_path, load_profile
+from edgepilot.daemon.observation.builder import ObservationBuilder
+from edgepilot.daemon.observation.odometry import WheelOdometry
+from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
 from edgepilot.daemon.transport import ros_msgs as m
 
 

@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def bench_profile(directory: Path, ingest_mode: str | None = None) -> Path:
     """The example profile at 500 Hz with the benchmark's streams (640x480 camera, 1 kHz joints and IMU)."""
-    from edgepilot.daemon.config import default_profile_path
+    from edgepilot.daemon.config.profile import default_profile_path
 
     d = yaml.safe_load(default_profile_path().read_text())
     d["name"] = "diffbot-bench-500hz"

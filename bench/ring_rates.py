@@ -1,5 +1,5 @@
 """Ring buffer throughput: writes and latest-reads per second, 64-float vector and 640x480x3 frame,
-in one process and across two processes over a ring in a mmap'd file under /dev/shm (as daemon/heartbeat.py
+in one process and across two processes over a ring in a mmap'd file under /dev/shm (as daemon/safety/heartbeat.py
 shares memory: the file outlives either process, unlike multiprocessing.shared_memory's tracked segments)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepilot.daemon.ring_buffer import RingBuffer
+from edgepilot.daemon.streams.ring_buffer import RingBuffer
 
 SHAPES = {"vector64_f64": ((64,), np.float64), "frame640x480x3_u8": ((480, 640, 3), np.uint8)}
 CAPACITY = 8

@@ -30,8 +30,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgepilot.daemon.config import default_profile_path, parse_profile  # noqa: E402
-from edgepilot.daemon.streams import make_ingest  # noqa: E402
+from edgepilot.daemon.config.profile import default_profile_path, parse_profile  # noqa: E402
+from edgepilot.daemon.streams.ingest import make_ingest  # noqa: E402
 from edgepilot.daemon.transport import ros_msgs as m  # noqa: E402
 
 
@@ -86,7 +86,7 @@ def converters() -> dict[str, float]:
 
 
 def replay(duration_s: float) -> dict[str, float]:
-    from tests.daemon.transport.synthetic_bags import session_messages, write_bag
+    from tests.daemon.transport.bag.synthetic_bags import session_messages, write_bag
 
     from edgepilot.replay import run_replay
 

@@ -48,7 +48,7 @@ def _stamp(m, t_ns: int):  # type: ignore[no-untyped-def]
 
 def run(domain_id: int, duration_s: float, out: str | None, image: bool = True, proprio: bool = True) -> dict:
     from edgepilot.daemon.transport import ros_msgs as m
-    from edgepilot.daemon.transport.dds import DdsTransport
+    from edgepilot.daemon.transport.dds.participant import DdsTransport
 
     stop = False
 

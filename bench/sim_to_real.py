@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from edgepilot.daemon.config import default_profile_path, parse_profile
+from edgepilot.daemon.config.profile import default_profile_path, parse_profile
 from edgepilot.hil.daemon_in_process import run_episode
 from edgepilot.hil.sim_robot import SimParams
 

@@ -42,8 +42,8 @@ os.environ["CYCLONEDDS_URI"] = (ROOT / "daemon" / "transport" / "cyclonedds_loop
 def one_run(domain: int, watchdog_usec: int, steady_s: float, work: Path) -> dict[str, object]:
     import yaml
 
-    from edgepilot.daemon.config import default_profile_path
-    from edgepilot.daemon.transport.dds import DdsTransport
+    from edgepilot.daemon.config.profile import default_profile_path
+    from edgepilot.daemon.transport.dds.participant import DdsTransport
     from edgepilot.hil.robot_node import RobotNode
     from edgepilot.hil.sim_robot import DiffDriveSim, SimParams
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from edgepilot.daemon.config import ProfileError, load_profile
+    from edgepilot.daemon.config.profile import ProfileError, load_profile
 
     from .compensation import write_compensation
     from .fit import fit_logs
@@ -71,7 +71,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"edgepilot calibrate export-randomization: {err}", file=sys.stderr)
         return 2
     if args.output:
-        from edgepilot.atomic_file import write_text_atomic
+        from edgepilot.common.atomic_file import write_text_atomic
 
         write_text_atomic(Path(args.output), text)
         print(f"wrote {args.output}")

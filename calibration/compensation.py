@@ -41,8 +41,8 @@ import numpy as np
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edgepilot.daemon.config import Profile, ProfileError
-from edgepilot.daemon.config_base import StrictModel, require_finite
+from edgepilot.daemon.config.profile import Profile, ProfileError
+from edgepilot.daemon.config.base import StrictModel, require_finite
 
 from .fields import FieldError, resolve_stream_field
 
@@ -193,7 +193,7 @@ def write_compensation(path: str | Path, comp: CompensationFile, header: str = "
     path = Path(path)
     data = comp.model_dump(mode="json", exclude_none=True)
     text = (header + "\n" if header else "") + yaml.safe_dump(data, sort_keys=False)
-    from edgepilot.atomic_file import write_text_atomic
+    from edgepilot.common.atomic_file import write_text_atomic
 
     write_text_atomic(path, text)
 

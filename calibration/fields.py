@@ -16,14 +16,14 @@ would say it:
 * ``obs.<i>``: element ``i`` of the model's observation input.
 
 A stream field is located by (stream name, flat index into the stream's
-snapshot sample, see daemon/streams.py for the layouts).
+snapshot sample, see daemon/streams/ingest.py for the layouts).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgepilot.daemon.config import Profile
+from edgepilot.daemon.config.profile import Profile
 
 IMU_VECTORS = (("angular_velocity", 0), ("linear_acceleration", 3))
 AXES = ("x", "y", "z")

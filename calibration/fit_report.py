@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepilot.atomic_file import write_text_atomic
+from edgepilot.common.atomic_file import write_text_atomic
 
 from .fit import FitResult
 

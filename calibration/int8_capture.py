@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepilot.atomic_file import write_bytes_atomic
+from edgepilot.common.atomic_file import write_bytes_atomic
 
 from .residual_logs import LogError, read_logs
 

@@ -28,7 +28,7 @@ from typing import Any, Mapping, TextIO
 
 import numpy as np
 
-from edgepilot.daemon.config import Profile
+from edgepilot.daemon.config.profile import Profile
 
 from .compensation import CompensationError, Compensator, compensation_path, load_compensation
 
@@ -159,7 +159,7 @@ class CalibrationHooks:
 
 
 def residual_diagnostics(daemon: Any) -> dict[str, Any] | None:
-    """The calibration diagnostics of a running :class:`~edgepilot.daemon.runtime.Daemon`, or None if it has none.
+    """The calibration diagnostics of a running :class:`~edgepilot.daemon.service.Daemon`, or None if it has none.
 
     For ``edgepilot status`` and the status file: safe to call from any thread.
     """

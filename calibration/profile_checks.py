@@ -1,12 +1,12 @@
 """Load-time checks of a profile's ``compensation`` and ``residuals`` sections against its streams.
 
-Called by :func:`edgepilot.daemon.config.load_profile`, so a wrong field name
+Called by :func:`edgepilot.daemon.config.profile.load_profile`, so a wrong field name
 or a missing compensation file stops the daemon before anything starts.
 """
 
 from __future__ import annotations
 
-from edgepilot.daemon.config import Profile, ProfileError
+from edgepilot.daemon.config.profile import Profile, ProfileError
 
 from .compensation import compensation_path, load_compensation
 from .fields import FieldError

@@ -3,7 +3,7 @@
 :class:`ResidualTap` runs on the control loop. Each tick it copies this
 tick's values (commands, sensor fields, odometry, observation; layout from
 :func:`~edgepilot.calibration.fields.record_fields`) into one preallocated
-float64 array and writes it into a :class:`~edgepilot.daemon.ring_buffer.RingBuffer`
+float64 array and writes it into a :class:`~edgepilot.daemon.streams.ring_buffer.RingBuffer`
 (single writer, seqlock per slot, never blocks), stamped with the record's
 sequence number. No allocation, no lock, no disk.
 
@@ -30,8 +30,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from edgepilot.daemon.config import Profile
-from edgepilot.daemon.ring_buffer import RingBuffer
+from edgepilot.daemon.config.profile import Profile
+from edgepilot.daemon.streams.ring_buffer import RingBuffer
 
 from .fields import ODOMETRY_FIELDS, command_fields, record_fields, stream_fields, topic_for
 from .mcap_log import RotatingMcapWriter, RotationPolicy

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepilot.daemon.config import Profile, ProfileError, parse_profile
+from edgepilot.daemon.config.profile import Profile, ProfileError, parse_profile
 
 from .compensation import CompensationFile, parse_compensation
 from .mcap_log import read_mcap_messages

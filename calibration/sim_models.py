@@ -34,7 +34,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from edgepilot.daemon.config import Profile
+from edgepilot.daemon.config.profile import Profile
 
 from .fields import FieldError, record_fields
 from .residuals_config import IdealActuatorConfig, IdealDiffDriveConfig, OnnxSimModelConfig

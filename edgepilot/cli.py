@@ -21,13 +21,13 @@ def use_loopback_dds(config: Path | None = None) -> None:
 
 
 def _write_json_atomic(path: Path, data: object) -> None:
-    from edgepilot.atomic_file import write_json_atomic
+    from edgepilot.common.atomic_file import write_json_atomic
 
     write_json_atomic(path, data)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edgepilot.daemon.config import ProfileError, load_profile
+    from edgepilot.daemon.config.profile import ProfileError, load_profile
     from edgepilot.engines.backend import BackendError
 
     if args.loopback:
@@ -45,13 +45,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edgepilot.daemon.transport.factory import resolve_kind
 
     if resolve_kind(profile.transport) == "ros2":  # a sourced ROS 2 install: run as a managed (lifecycle) node
-        from edgepilot.daemon.transport.rclpy_lifecycle import run_lifecycle_node
+        from edgepilot.daemon.transport.ros2.lifecycle import run_lifecycle_node
 
         return run_lifecycle_node(args.config, profile, autostart=args.autostart)
 
-    from edgepilot.daemon.journal_logging import flush_logging, setup_logging
-    from edgepilot.daemon.runtime import Daemon
-    from edgepilot.daemon.status_file import resolve_status_path
+    from edgepilot.daemon.telemetry.journal_logging import flush_logging, setup_logging
+    from edgepilot.daemon.service import Daemon
+    from edgepilot.daemon.telemetry.status_file import resolve_status_path
     from edgepilot.daemon.transport.factory import make_transport
     from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
 

@@ -305,7 +305,7 @@ def check_dds() -> Check:
 # --------------------------------------------------------------------------- profile, engine, cache
 
 def check_config(config: Path | None) -> tuple[Check, Any]:
-    from edgepilot.daemon.config import ProfileError, default_profile_path, load_profile
+    from edgepilot.daemon.config.profile import ProfileError, default_profile_path, load_profile
 
     path = config if config is not None else default_profile_path()
     label = str(path) if config is not None else f"{path} (the embedded default; pass --config for the robot's)"
@@ -326,8 +326,8 @@ def check_engine(profile: Any) -> Check:
     this model; the model must fit the profile all the same, and the engine
     itself is the engine-cache check's business.
     """
-    from edgepilot.daemon.action import TwistActionMapper
-    from edgepilot.daemon.runtime import check_backend_matches
+    from edgepilot.daemon.action.twist import TwistActionMapper
+    from edgepilot.daemon.service import check_backend_matches
     from edgepilot.engines.backend import BackendError
     from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
 

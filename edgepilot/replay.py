@@ -2,7 +2,7 @@
 
 The daemon runs exactly as on the robot (same profile, same model, same
 watchdog) on the bag's simulated clock (see
-:mod:`edgepilot.daemon.transport.replay`): deterministic at any speed, so two
+:mod:`edgepilot.daemon.transport.bag.replay`): deterministic at any speed, so two
 replays of one bag publish the same commands, bit for bit. ``--record``
 writes what the daemon received and published (commands, diagnostics) to an
 MCAP file for Foxglove or PlotJuggler. The last stdout line is the summary as
@@ -22,11 +22,11 @@ from typing import Any, TextIO
 def run_replay(bag: Path, config: Path, *, rate: float = 0.0, record: Path | None = None,
                keep_published: bool = False, log: TextIO | None = None) -> tuple[dict[str, Any], Any]:
     """Replay ``bag`` through a daemon built from ``config``; returns (summary, the replay transport)."""
-    from edgepilot.daemon.backend_loading import open_backend
-    from edgepilot.daemon.config import load_profile
-    from edgepilot.daemon.runtime import Daemon
-    from edgepilot.daemon.transport.recorder import BagRecorder, RecordingTransport
-    from edgepilot.daemon.transport.replay import ReplayTransport
+    from edgepilot.daemon.inference.backend_loading import open_backend
+    from edgepilot.daemon.config.profile import load_profile
+    from edgepilot.daemon.service import Daemon
+    from edgepilot.daemon.transport.bag.recorder import BagRecorder, RecordingTransport
+    from edgepilot.daemon.transport.bag.replay import ReplayTransport
 
     profile = load_profile(config)
     replay = ReplayTransport(bag, rate, keep_published=keep_published)
@@ -58,8 +58,8 @@ def run_replay(bag: Path, config: Path, *, rate: float = 0.0, record: Path | Non
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from edgepilot.daemon.config import ProfileError
-    from edgepilot.daemon.transport.replay import ReplayError
+    from edgepilot.daemon.config.profile import ProfileError
+    from edgepilot.daemon.transport.bag.replay import ReplayError
     from edgepilot.engines.backend import BackendError
 
     rate = 0.0 if args.fast else args.rate

@@ -1,7 +1,7 @@
 """``edgepilot status``: is the running daemon healthy? One line, and the exit status says it (container health checks).
 
 Reads the status file the daemon rewrites every second (see
-:mod:`edgepilot.daemon.status_file` for where it is and what it holds).
+:mod:`edgepilot.daemon.telemetry.status_file` for where it is and what it holds).
 Exit 0: fresh, READY, no fault, loop ticking. Exit 1: anything else
 (no file, stale file, starting, faulted, stalled), which is what Docker's
 ``HEALTHCHECK`` expects (it reserves 2). Imports nothing heavy, so a health
@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from edgepilot.daemon.status_file import StatusFileError, evaluate, read_status, resolve_status_path
+    from edgepilot.daemon.telemetry.status_file import StatusFileError, evaluate, read_status, resolve_status_path
 
     path = resolve_status_path(args.status_file, for_reader=True)
     assert path is not None

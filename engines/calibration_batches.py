@@ -23,7 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
-from edgepilot.atomic_file import write_bytes_atomic
+from edgepilot.common.atomic_file import write_bytes_atomic
 from .cache_key import sha256_calibration_dir
 
 

@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edgepilot.atomic_file import TEMP_MARKER, LockBusy, file_lock, pid_alive, write_bytes_atomic, write_text_atomic, writer_pid
+from edgepilot.common.atomic_file import TEMP_MARKER, LockBusy, file_lock, pid_alive, write_bytes_atomic, write_text_atomic, writer_pid
 from .cache_key import CACHE_FORMAT_VERSION, EngineKey, PlatformInfo, sha256_file, sha256_files
 from .model_check import model_files
 

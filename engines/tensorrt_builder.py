@@ -237,7 +237,7 @@ def _save_timing_cache(config: "trt.IBuilderConfig", path: Path,
     """Merge this build's timings into the file (another builder may have added its own meanwhile), atomically."""
     from contextlib import nullcontext
 
-    from edgepilot.atomic_file import write_bytes_atomic
+    from edgepilot.common.atomic_file import write_bytes_atomic
 
     ours = config.get_timing_cache()
     with (lock() if lock is not None else nullcontext()):

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgepilot.atomic_file import commit_temp, temp_path_for
+from edgepilot.common.atomic_file import commit_temp, temp_path_for
 from .model_check import ModelCheckError
 from .shape_profile import InputShape
 

@@ -2,9 +2,9 @@
 
 Used by the sim-to-real bench and its CI test to run many episodes fast,
 without DDS. Every component is the daemon's own, configured from the
-profile: :class:`~edgepilot.daemon.odometry.WheelOdometry`,
-:class:`~edgepilot.daemon.observation.ObservationBuilder`, the ONNX Runtime
-backend, :class:`~edgepilot.daemon.action.TwistActionMapper` and
+profile: :class:`~edgepilot.daemon.observation.odometry.WheelOdometry`,
+:class:`~edgepilot.daemon.observation.builder.ObservationBuilder`, the ONNX Runtime
+backend, :class:`~edgepilot.daemon.action.twist.TwistActionMapper` and
 :class:`~edgepilot.calibration.loop_hooks.CalibrationHooks` (compensation
 and residual logging), called in the order the daemon's loop calls them:
 
@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from edgepilot.daemon.action import TwistActionMapper
-from edgepilot.daemon.config import Profile
-from edgepilot.daemon.observation import ObservationBuilder
-from edgepilot.daemon.odometry import WheelOdometry
-from edgepilot.daemon.runtime import check_backend_matches
+from edgepilot.daemon.action.twist import TwistActionMapper
+from edgepilot.daemon.config.profile import Profile
+from edgepilot.daemon.observation.builder import ObservationBuilder
+from edgepilot.daemon.observation.odometry import WheelOdometry
+from edgepilot.daemon.service import check_backend_matches
 from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
 
 from .sim_robot import DiffDriveSim, SimParams

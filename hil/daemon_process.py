@@ -125,7 +125,7 @@ class DaemonProcess:
                     cmd = (entry / "cmdline").read_bytes().split(b"\0")
                 except OSError:
                     continue
-                if b"edgepilot.daemon.stall_supervisor" in cmd and str(self.pid).encode() in cmd:
+                if b"edgepilot.daemon.safety.stall_supervisor" in cmd and str(self.pid).encode() in cmd:
                     self._supervisor_pid = int(entry.name)
                     if b"--heartbeat" in cmd:
                         self._heartbeat = Path(cmd[cmd.index(b"--heartbeat") + 1].decode())

@@ -123,7 +123,7 @@ STEAL_READ_EVERY = 10
 
 
 def watch(cpu: int, priority: int, period_s: float, pause_s: float) -> int:
-    from edgepilot.daemon.realtime import set_affinity, set_fifo
+    from edgepilot.daemon.timing.realtime import set_affinity, set_fifo
 
     pinned, said = set_affinity((cpu,)), set_fifo(priority)
     if pinned != f"CPUs [{cpu}]" or not said.startswith("SCHED_FIFO"):

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgepilot.daemon.fixed_rate_loop import FixedRateLoop
+from edgepilot.daemon.timing.fixed_rate_loop import FixedRateLoop
 
 from .legged_sim import QuadrupedSim
 

@@ -42,7 +42,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgepilot.daemon.config import Profile, StreamConfig
+from edgepilot.daemon.config.profile import Profile, StreamConfig
 
 from .scenario import Fault, Scenario
 from .sensor_models import SensorModel
@@ -223,7 +223,7 @@ def clearing_s(spec: Fault, profile: Profile, model: SensorModel) -> float:
         # Readings taken just before the end still arrive delay_s late (old stamps: the stamp hold follows).
         return spec.delay_s + ts + lat + cfg.max_age_s  # type: ignore[union-attr]
     if kind == "rate_burst":
-        from edgepilot.daemon.stream_integrity import rate_window_s
+        from edgepilot.daemon.streams.integrity import rate_window_s
 
         return ts + lat + rate_window_s(cfg)
     return ts + lat

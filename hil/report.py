@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgepilot.atomic_file import write_json_atomic, write_text_atomic
+from edgepilot.common.atomic_file import write_json_atomic, write_text_atomic
 
 from .measure import ScenarioResult
 from .scenario import FAULT_CLASSES

@@ -32,8 +32,8 @@ from typing import Any, TextIO
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from edgepilot.daemon.config import GoalTerm, Profile, parse_profile
-from edgepilot.daemon.fault_injection import FAULT_INJECTION_TOPIC
+from edgepilot.daemon.config.profile import GoalTerm, Profile, parse_profile
+from edgepilot.daemon.safety.fault_injection import FAULT_INJECTION_TOPIC
 
 from .daemon_process import DaemonProcess
 from .faults import SENSOR_FAULT_KINDS, SensorFaults
@@ -229,7 +229,7 @@ def _stdin_reader(q: queue.Queue[str], stop: threading.Event) -> None:
 def run_scenario(scenario: Scenario, options: RigOptions) -> tuple[ScenarioResult, RunRecord]:
     """Run one scenario against a freshly started daemon (or the external one); see the module docstring."""
     from edgepilot.daemon.transport import ros_msgs
-    from edgepilot.daemon.transport.dds import DdsTransport
+    from edgepilot.daemon.transport.dds.participant import DdsTransport
 
     from .robot_node import RobotNode
 
@@ -419,7 +419,7 @@ def run_scenario(scenario: Scenario, options: RigOptions) -> tuple[ScenarioResul
 
 
 def _write_outputs(record: RunRecord, result: ScenarioResult, trace: dict[str, list[float]], out: Path) -> None:
-    from edgepilot.atomic_file import write_json_atomic
+    from edgepilot.common.atomic_file import write_json_atomic
     from .timeline_plot import plot_timeline
 
     name = record.scenario.name

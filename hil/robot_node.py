@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepilot.daemon.fixed_rate_loop import FixedRateLoop
+from edgepilot.daemon.timing.fixed_rate_loop import FixedRateLoop
 
 from .faults import SensorFaultInjector, SensorFaults
 from .sensor_messages import build as build_message
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--result-json", type=Path, default=None)
     a = p.parse_args(argv)
 
-    from edgepilot.daemon.transport.dds import DdsTransport
+    from edgepilot.daemon.transport.dds.participant import DdsTransport
     from edgepilot.hil.sim_robot import DiffDriveSim, SimParams
 
     sim = DiffDriveSim(SimParams(), np.random.default_rng(a.seed))
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'goal reached' if result['goal_reached'] else 'goal NOT reached'}: final distance {result['final_distance_m']} m",
           flush=True)
     if a.result_json:
-        from edgepilot.atomic_file import write_json_atomic
+        from edgepilot.common.atomic_file import write_json_atomic
 
         write_json_atomic(a.result_json, result)
     return 0 if result["goal_reached"] else 1

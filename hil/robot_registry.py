@@ -30,7 +30,7 @@ def _diffbot_sim(seed: int) -> Any:
 
 
 def _diffbot_profile() -> Path:
-    from edgepilot.daemon.config import default_profile_path
+    from edgepilot.daemon.config.profile import default_profile_path
 
     return default_profile_path()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgepilot.daemon.config import default_profile_path
+from edgepilot.daemon.config.profile import default_profile_path
 from edgepilot.doctor import _tensorrt_version
 
 ALL_CHECKS = ["python", "packages", "onnxruntime", "tensorrt", "cuda", "gpu", "dla", "ros2", "dds", "config", "engine",

@@ -18,7 +18,8 @@ def test_wheel_contents_and_import(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in [
         "edgepilot/cli.py",
-        "edgepilot/daemon/runtime.py",
+        "edgepilot/daemon/service.py",
+        "edgepilot/common/atomic_file.py",
         "edgepilot/daemon/profiles/diffbot.yaml",
         "edgepilot/daemon/profiles/diffbot_policy.onnx",
         "edgepilot/daemon/transport/cyclonedds_loopback.xml",
@@ -32,7 +33,7 @@ def test_wheel_contents_and_import(tmp_path: Path) -> None:
     # Import from the unpacked wheel (ahead of the editable install on sys.path) and load the packaged profile.
     unpacked = tmp_path / "unpacked"
     zipfile.ZipFile(wheel).extractall(unpacked)
-    code = ("import edgepilot.daemon.config as c, edgepilot.hil, edgepilot.engines; "
+    code = ("import edgepilot.daemon.config.profile as c, edgepilot.hil, edgepilot.engines; "
             "p = c.load_profile(c.default_profile_path()); print(c.__file__); print(p.model_path)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(unpacked)}, cwd=tmp_path).stdout.splitlines()

@@ -19,8 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path)
     a = p.parse_args(argv)
 
-    from edgepilot.daemon.config import default_profile_path
-    from edgepilot.daemon.transport.dds import DdsTransport
+    from edgepilot.daemon.config.profile import default_profile_path
+    from edgepilot.daemon.transport.dds.participant import DdsTransport
 
     from .node import AIDeploymentNode
 

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepilot.daemon.odometry import WheelOdometry
+from edgepilot.daemon.observation.odometry import WheelOdometry
 
 try:
     import cv2

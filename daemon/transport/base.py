@@ -5,7 +5,7 @@ names of the ROS 2 message (``msg.header.stamp.sec``, ``msg.name``,
 ``msg.angular_velocity.z`` ...). rclpy messages, the Cyclone DDS IDL classes in
 :mod:`edgepilot.daemon.transport.ros_msgs` and messages deserialised by
 ``rosbags`` all have that shape, so one set of converters
-(:mod:`edgepilot.daemon.streams`) serves every transport.
+(:mod:`edgepilot.daemon.streams.ingest`) serves every transport.
 
 Threading contract: callbacks run on the transport's own threads, never on the
 control loop's thread; ``TwistPublisher.publish`` may be called from the loop

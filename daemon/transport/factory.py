@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 
-from ..config import TransportConfig
-from .base import Transport
+from edgepilot.daemon.config.profile import TransportConfig
+from edgepilot.daemon.transport.base import Transport
 
 
 def rclpy_available() -> bool:
@@ -32,21 +32,21 @@ def make_transport(config: TransportConfig, *, node: object = None) -> Transport
     kind = resolve_kind(config)
     transport: Transport
     if kind == "dds":
-        from .dds import DdsTransport  # imported here so the core never loads cyclonedds itself
+        from edgepilot.daemon.transport.dds.participant import DdsTransport  # imported here so the core never loads cyclonedds itself
 
         transport = DdsTransport(config.domain_id)
     elif kind == "replay":
-        from .replay import ReplayTransport
+        from edgepilot.daemon.transport.bag.replay import ReplayTransport
 
         transport = ReplayTransport(config.bag, config.replay_rate)
     elif kind == "ros2":
-        from .rclpy_transport import RclpyTransport  # imported here: only a sourced ROS 2 install has rclpy
+        from edgepilot.daemon.transport.ros2.rclpy_transport import RclpyTransport  # imported here: only a sourced ROS 2 install has rclpy
 
         transport = RclpyTransport.for_node(node) if node is not None else RclpyTransport.standalone(config)
     else:  # pragma: no cover - the config admits nothing else
         raise ValueError(f"transport.kind={config.kind!r} is not available")
     if config.record:
-        from .recorder import BagRecorder, RecordingTransport
+        from edgepilot.daemon.transport.bag.recorder import BagRecorder, RecordingTransport
 
         try:
             recorder = BagRecorder(config.record)

@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .base import DiagnosticStatusData, JointTargetMessage, MessagePublisher
+from edgepilot.daemon.transport.base import DiagnosticStatusData, JointTargetMessage, MessagePublisher
 
 
 class MessageClasses(NamedTuple):
@@ -45,7 +45,7 @@ class MessageClasses(NamedTuple):
 
 def idl_message_classes() -> MessageClasses:
     """The Cyclone IDL classes (dds, replay, record)."""
-    from . import ros_msgs as m
+    from edgepilot.daemon.transport import ros_msgs as m
 
     return MessageClasses(m.Time, m.Header, m.Vector3, m.Twist, m.TwistStamped, m.JointState, m.MultiArrayDimension,
                           m.MultiArrayLayout, m.Float64MultiArray, m.KeyValue, m.DiagnosticStatus, m.DiagnosticArray, int)

@@ -47,10 +47,10 @@ from types import SimpleNamespace
 import numpy as np
 import yaml
 
-from edgepilot.daemon.action import TwistActionMapper
-from edgepilot.daemon.config import Profile, default_profile_path, parse_profile
-from edgepilot.daemon.observation import ObservationBuilder
-from edgepilot.daemon.odometry import WheelOdometry
+from edgepilot.daemon.action.twist import TwistActionMapper
+from edgepilot.daemon.config.profile import Profile, default_profile_path, parse_profile
+from edgepilot.daemon.observation.builder import ObservationBuilder
+from edgepilot.daemon.observation.odometry import WheelOdometry
 from edgepilot.hil.sim_robot import DiffDriveSim, SimParams
 
 HERE = Path(__file__).resolve().parent
@@ -220,7 +220,7 @@ def run_episode(policy, spec: EpisodeSpec, data: dict, duration_s: float) -> dic
     profile = profile_with_goal(data, spec.goal_xy)
     dt = 1.0 / profile.loop.rate_hz
     js_cfg = profile.streams[profile.odometry.joint_stream]
-    # Snapshot samples in the daemon's layouts (daemon/streams.py).
+    # Snapshot samples in the daemon's layouts (daemon/streams/ingest.py).
     js_sample = np.zeros((2, len(js_cfg.joints)))
     imu_sample = np.zeros(10)
     snapshots = {profile.odometry.joint_stream: SimpleNamespace(sample=js_sample), profile.odometry.imu_stream: SimpleNamespace(sample=imu_sample)}

@@ -26,8 +26,8 @@ def build(profile_path: Path, out: Path, gain: float = 1.0) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from edgepilot.daemon.config import JointActionConfig, parse_profile
-    from edgepilot.daemon.joint_policy_config import LEGGED_TERMS, JointPositionRelativeTerm
+    from edgepilot.daemon.config.profile import JointActionConfig, parse_profile
+    from edgepilot.daemon.config.joint_policy import LEGGED_TERMS, JointPositionRelativeTerm
     import yaml
 
     data = yaml.safe_load(profile_path.read_text())

@@ -65,8 +65,8 @@ def test_latency_correlation_pairs_each_toggle_with_its_first_response() -> None
 
 def test_baseline_node_drives_over_dds(dds_domain: int) -> None:
     """The seed's design really runs: sensor load from another process in, Twist commands out."""
-    from edgepilot.daemon.config import default_profile_path
-    from edgepilot.daemon.transport.dds import DdsTransport
+    from edgepilot.daemon.config.profile import default_profile_path
+    from edgepilot.daemon.transport.dds.participant import DdsTransport
 
     from bench.baseline.node import AIDeploymentNode
 

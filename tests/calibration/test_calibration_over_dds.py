@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from edgepilot.daemon.config import default_profile_path
+from edgepilot.daemon.config.profile import default_profile_path
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def _write(path: Path, gyro: float, steer: float) -> None:
 
 def test_compensation_reload_and_residual_logs_over_dds(tmp_path: Path, dds_domain: int) -> None:
     from edgepilot.calibration.residual_logs import read_logs
-    from edgepilot.daemon.transport.dds import DdsTransport
+    from edgepilot.daemon.transport.dds.participant import DdsTransport
     from edgepilot.hil.robot_node import RobotNode
     from edgepilot.hil.sim_robot import DiffDriveSim, SimParams
 

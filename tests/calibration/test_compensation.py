@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from edgepilot.calibration.compensation import CompensationError, Compensator, load_compensation, parse_compensation
-from edgepilot.daemon.config import ProfileError, default_profile_path, load_profile
-from edgepilot.daemon.odometry import WheelOdometry
+from edgepilot.daemon.config.profile import ProfileError, default_profile_path, load_profile
+from edgepilot.daemon.observation.odometry import WheelOdometry
 
 GOOD = {"profile": "diffbot",
         "observation": [{"field": "imu.angular_velocity.z", "bias": 0.05}],

@@ -14,8 +14,8 @@ from edgepilot.calibration.fields import record_fields
 from edgepilot.calibration.residual_logger import ResidualLogger, ResidualTap, make_writer
 from edgepilot.calibration.residual_logs import read_logs
 from edgepilot.calibration.sim_models import build_sim_model
-from edgepilot.daemon.config import default_profile_path, parse_profile
-from edgepilot.daemon.odometry import WheelOdometry
+from edgepilot.daemon.config.profile import default_profile_path, parse_profile
+from edgepilot.daemon.observation.odometry import WheelOdometry
 
 
 def _profile(tmp_path: Path, queue_depth: int = 1024):

@@ -20,7 +20,7 @@ from edgepilot.calibration.fit import predict_series, usable_mask
 from edgepilot.calibration.residual_logs import read_logs
 from edgepilot.calibration.sim_models import build_sim_model
 from edgepilot.cli import main as edgepilot_main
-from edgepilot.daemon.config import default_profile_path, parse_profile
+from edgepilot.daemon.config.profile import default_profile_path, parse_profile
 from edgepilot.hil.daemon_in_process import run_episode
 from edgepilot.hil.sim_robot import SimParams
 

@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 import yaml
 
-from edgepilot.daemon.config import default_profile_path
-from edgepilot.daemon.fault_injection import FAULT_INJECTION_TOPIC
+from edgepilot.daemon.config.profile import default_profile_path
+from edgepilot.daemon.safety.fault_injection import FAULT_INJECTION_TOPIC
 
 if TYPE_CHECKING:
     from edgepilot.hil.sensor_models import SensorModel
@@ -60,7 +60,7 @@ class Rig:
 
     def __init__(self, domain: int, sensor_model: SensorModel | None = None) -> None:
         from edgepilot.daemon.transport import ros_msgs
-        from edgepilot.daemon.transport.dds import DdsTransport
+        from edgepilot.daemon.transport.dds.participant import DdsTransport
         from edgepilot.hil.robot_node import RobotNode, SensorFaults
         from edgepilot.hil.sim_robot import DiffDriveSim, SimParams
 
@@ -259,7 +259,7 @@ def test_sigterm_publishes_zero_and_reports(running: tuple[Rig, subprocess.Popen
     assert summary["supervisor_stall_episodes"] >= 2
     assert summary["supervisor_zero_commands"] >= 2
     # Sensors come in through ingest processes; the fault-injection topic's callback is the daemon process's only
-    # one, and runs one step below the loop (daemon/runtime.py: no priority inversion on the interpreter lock).
+    # one, and runs one step below the loop (daemon/service.py: no priority inversion on the interpreter lock).
     said = summary["realtime"]["callbacks"]
     assert said.startswith("SCHED_FIFO 19 (") or said.startswith("refused"), said
 

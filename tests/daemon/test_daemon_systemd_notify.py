@@ -103,7 +103,7 @@ def supervisor_pid(daemon_pid: int) -> int:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"edgepilot.daemon.stall_supervisor" in argv and str(daemon_pid).encode() in argv:
+        if b"edgepilot.daemon.safety.stall_supervisor" in argv and str(daemon_pid).encode() in argv:
             return int(entry)
     raise AssertionError(f"no stall supervisor process for daemon pid {daemon_pid}")
 

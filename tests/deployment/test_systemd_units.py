@@ -147,7 +147,7 @@ def test_unit_hardening_choices() -> None:
         assert values(UNIT, key) in (["strict"], ["yes"]), key
     rt = {k: values(REALTIME, k) for k in ("CPUSchedulingPolicy", "LimitRTPRIO", "LimitMEMLOCK", "CPUAffinity",
                                            "RestrictRealtime", "CapabilityBoundingSet")}
-    # Priorities come from the profile (daemon/realtime.py), one per part; a unit-wide policy would flatten them.
+    # Priorities come from the profile (daemon/timing/realtime.py), one per part; a unit-wide policy would flatten them.
     assert rt["CPUSchedulingPolicy"] == [] and rt["LimitRTPRIO"] and rt["LimitMEMLOCK"] and rt["CPUAffinity"]
     assert rt["RestrictRealtime"] == ["no"] and rt["CapabilityBoundingSet"] == []  # no capability is needed for RT
 

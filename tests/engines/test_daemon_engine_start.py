@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import yaml
 
-from edgepilot.daemon.config import default_profile_path
+from edgepilot.daemon.config.profile import default_profile_path
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ class SimRobot:
     """The simulated differential-drive robot publishing its sensors on ``domain`` and logging /cmd_vel."""
 
     def __init__(self, domain: int) -> None:
-        from edgepilot.daemon.transport.dds import DdsTransport
+        from edgepilot.daemon.transport.dds.participant import DdsTransport
         from edgepilot.hil.robot_node import RobotNode
         from edgepilot.hil.sim_robot import DiffDriveSim, SimParams
 

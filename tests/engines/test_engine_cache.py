@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edgepilot.atomic_file import temp_path_for, write_bytes_atomic
+from edgepilot.common.atomic_file import temp_path_for, write_bytes_atomic
 from edgepilot.engines.engine_cache import FORMAT_TAG, CacheError, EngineCache, model_hasher, resolve_cache_dir
 from edgepilot.engines.engine_provisioning import BuildRequest, provision_engine
 from edgepilot.engines.platform_detect import detect_platform
@@ -204,7 +204,7 @@ def test_builder_killed_mid_write_leaves_a_prunable_leftover(tmp_path: Path) -> 
     code = (
         "import os, sys, time\n"
         "from pathlib import Path\n"
-        "from edgepilot.atomic_file import temp_path_for\n"
+        "from edgepilot.common.atomic_file import temp_path_for\n"
         "from edgepilot.engines.engine_cache import EngineCache\n"
         f"c = EngineCache({str(tmp_path)!r})\n"
         "with c.key_lock('ab' * 32):\n"
@@ -215,7 +215,7 @@ def test_builder_killed_mid_write_leaves_a_prunable_leftover(tmp_path: Path) -> 
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "writing"
-        from edgepilot.atomic_file import LockBusy
+        from edgepilot.common.atomic_file import LockBusy
 
         with pytest.raises(LockBusy):
             with cache.key_lock("ab" * 32, blocking=False):

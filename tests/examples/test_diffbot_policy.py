@@ -19,10 +19,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before anything imports mujoco
 pytest.importorskip("mujoco")
 ort = pytest.importorskip("onnxruntime")
 
-from edgepilot.daemon.action import TwistActionMapper  # noqa: E402
-from edgepilot.daemon.config import GoalTerm, default_profile_path, load_profile  # noqa: E402
-from edgepilot.daemon.observation import ObservationBuilder  # noqa: E402
-from edgepilot.daemon.odometry import WheelOdometry  # noqa: E402
+from edgepilot.daemon.action.twist import TwistActionMapper  # noqa: E402
+from edgepilot.daemon.config.profile import GoalTerm, default_profile_path, load_profile  # noqa: E402
+from edgepilot.daemon.observation.builder import ObservationBuilder  # noqa: E402
+from edgepilot.daemon.observation.odometry import WheelOdometry  # noqa: E402
 from edgepilot.hil.sim_robot import DiffDriveSim, SimParams  # noqa: E402
 
 EPISODE_S = 15.0

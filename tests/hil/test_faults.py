@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from edgepilot.daemon.config import default_profile_path, parse_profile
-from edgepilot.daemon.streams import StreamSnapshot, make_ingest
+from edgepilot.daemon.config.profile import default_profile_path, parse_profile
+from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
 from edgepilot.daemon.transport import ros_msgs
 from edgepilot.hil.faults import SensorFaultInjector, SensorFaults
 from edgepilot.hil.sensor_messages import MALFORMED_MODES, Reading, build

@@ -32,7 +32,7 @@ def test_daemon_stands_quadruped_with_joints_mapped_by_name(tmp_path: Path, dds_
     sys.path.insert(0, str(EXAMPLE))
     from make_stand_policy import build  # type: ignore[import-not-found]
 
-    from edgepilot.daemon.transport.dds import DdsTransport
+    from edgepilot.daemon.transport.dds.participant import DdsTransport
     from edgepilot.hil.legged_node import LeggedNode
     from edgepilot.hil.legged_sim import QuadrupedSim
 

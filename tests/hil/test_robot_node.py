@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("mujoco")
 
 from edgepilot.daemon.transport import ros_msgs  # noqa: E402
-from edgepilot.daemon.transport.dds import DdsTransport  # noqa: E402
+from edgepilot.daemon.transport.dds.participant import DdsTransport  # noqa: E402
 from edgepilot.hil.robot_node import RobotNode  # noqa: E402
 from edgepilot.hil.sensor_models import ImuModel, SensorModel  # noqa: E402
 from edgepilot.hil.sim_robot import DiffDriveSim, SimParams  # noqa: E402

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import yaml
 
-from edgepilot.daemon.config import default_profile_path
+from edgepilot.daemon.config.profile import default_profile_path
 from edgepilot.daemon.transport import outputs
 from edgepilot.daemon.transport import ros_msgs as m
-from edgepilot.daemon.transport.dds import DdsTransport
+from edgepilot.daemon.transport.dds.participant import DdsTransport
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,1 @@
+"""What every layer may use (atomic files); imports nothing else of edgepilot."""

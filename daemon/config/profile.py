@@ -1,0 +1,594 @@
+"""The robot profile: one YAML file, validated once at load.
+
+Everything the daemon does is decided here, before any thread starts: which
+streams it listens to and how old they may get, how the observation vector is
+assembled, which model runs, how its output becomes a command, the loop rate
+and the watchdog limits. The hot path never looks at these models again; the
+components copy what they need into plain attributes and preallocated arrays
+when they are built.
+
+Units: seconds (``*_s``), hertz (``*_hz``), metres (``*_m``), radians, m/s and
+rad/s for velocities. Frames: the odometry frame is fixed at the robot's pose
+when the daemon starts (x forward, y left, z up, REP 103); body-frame vectors
+follow the IMU's frame.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+
+from edgepilot.calibration.residuals_config import ResidualsConfig
+
+from edgepilot.daemon.config.base import ScaledTermBase, StrictModel
+from edgepilot.daemon.config.joint_policy import (BaseAngularVelocityTerm, GaitPhaseTerm, JointActionConfig, JointPositionRelativeTerm,
+                                  JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm, VelocityCommandTerm,
+                                  LEGGED_TERMS, check_joint_policy, legged_term_size)
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used. The message names the field, the value and the fix."""
+
+
+# --------------------------------------------------------------------------- streams
+
+StreamType = Literal["sensor_msgs/msg/JointState", "sensor_msgs/msg/Imu", "sensor_msgs/msg/Image",
+                     "sensor_msgs/msg/CompressedImage", "geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped"]
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+TWIST_INPUT_TYPES = ("geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped")
+# Encodings an image stream may declare (sensor_msgs/image_encodings names). The sample the loop sees:
+# rgb8/bgr8/rgba8 -> (h, w, 3) uint8 RGB; mono8 -> (h, w, 1) uint8; mono16/16UC1 -> (h, w, 1) uint16;
+# 32FC1 -> (h, w, 1) float32 (see daemon/streams/image_conversion.py).
+ImageEncoding = Literal["rgb8", "bgr8", "rgba8", "mono8", "mono16", "16UC1", "32FC1"]
+# What a compressed (jpeg/png) stream can decode into: png carries 16 bit grey, neither carries floats.
+COMPRESSED_ENCODINGS = ("rgb8", "bgr8", "rgba8", "mono8", "mono16", "16UC1")
+# The fields ``value_range`` may limit, per stream type (where they sit in the sample: daemon/streams/integrity.py).
+VALUE_RANGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "sensor_msgs/msg/JointState": ("position", "velocity"),
+    "sensor_msgs/msg/Imu": ("angular_velocity", "linear_acceleration", "orientation"),
+    "geometry_msgs/msg/Twist": ("linear", "angular"),
+    "geometry_msgs/msg/TwistStamped": ("linear", "angular"),
+}
+
+
+class StreamConfig(StrictModel):
+    """One sensor stream the daemon subscribes to.
+
+    The stream is stale when its newest sample is older than ``max_age_s``
+    (receipt time, monotonic clock); a required stale or missing stream is a
+    fault that zeroes the command.
+    """
+
+    topic: str = Field(description="ROS 2 topic name, e.g. /joint_states.")
+    type: StreamType = Field(description="ROS 2 message type.")
+    rate_hz: float = Field(gt=0, le=10_000, description="Expected publish rate, Hz.")
+    max_age_s: float = Field(gt=0, le=10, description="Largest age of the newest sample before the stream is stale, s.")
+    required: bool = Field(default=True, description="A required stream that is stale or missing is a fault.")
+    queue_depth: int = Field(default=64, ge=2, le=65536, description="Ring buffer capacity, samples.")
+    joints: tuple[str, ...] = Field(default=(), description="JointState only: joint names stored, in this order.")
+    width: int = Field(default=0, ge=0, description="Image only: expected width, px.")
+    height: int = Field(default=0, ge=0, description="Image only: expected height, px.")
+    encoding: ImageEncoding | Literal[""] = Field(
+        default="", description="Image: the encoding messages must carry; CompressedImage: what the jpeg/png must decode to.")
+    qos: Literal["sensor_data", "reliable"] | None = Field(
+        default=None, description="Subscription QoS; default: sensor_data (best effort) for sensors, reliable for Twist inputs.")
+    # Integrity limits (daemon/streams/integrity.py): each off unless set, so a profile without them behaves as before.
+    value_range: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="Physical limits per field, {field: [low, high]} in the field's unit "
+        "(JointState: position rad, velocity rad/s; Imu: angular_velocity rad/s, linear_acceleration m/s^2, orientation; "
+        "Twist: linear m/s, angular rad/s). A sample outside them is a fault (out_of_range:<stream>). Default: none.")
+    max_identical_s: float | None = Field(
+        default=None, gt=0, le=60, description="Frozen stream: fault (frozen:<stream>) when messages keep arriving but "
+        "their values have been bit-identical for longer than this, s. At least max_age_s. Only for sensors whose noise "
+        "makes exact repeats impossible (IMUs, cameras), never for encoders that rest. Default: off.")
+    max_stamp_skew_s: float | None = Field(
+        default=None, gt=0, le=3600, description="Largest |receipt wall-clock time - header.stamp|, s. A message beyond it "
+        "is dropped and counted, and the stream faults (stamp:<stream>) until stamps have been good for max_age_s: stale "
+        "stamps and clock jumps. Sensor and daemon clocks must be synchronised (chrony/PTP). Default: off.")
+    reject_out_of_order: bool = Field(
+        default=False, description="Drop and count (duplicates, reordered) a message whose header stamp is not newer "
+        "than the last accepted one; no fault. Needs max_stamp_skew_s. Leave off for a topic several publishers share.")
+    max_rate_hz: float | None = Field(
+        default=None, gt=0, le=100_000, description="Fault (rate:<stream>) while new messages (duplicates and rejected "
+        "stamps not counted) arrive faster than this, Hz, over a sliding window of max(0.1 s, 5 periods of rate_hz): "
+        "a babbling driver, two publishers on one topic. "
+        "Above rate_hz (about twice it). Default: off.")
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_is_absolute(cls, v: str) -> str:
+        if not v.startswith("/") or " " in v or v.endswith("/"):
+            raise ValueError(f"topic {v!r} must be an absolute ROS 2 name such as '/imu/data'")
+        return v
+
+    @model_validator(mode="after")
+    def _type_specific_fields(self) -> "StreamConfig":
+        if self.type == "sensor_msgs/msg/JointState":
+            if not self.joints:
+                raise ValueError("a JointState stream needs 'joints': the joint names to keep, e.g. [left_wheel_joint, right_wheel_joint]")
+            if len(set(self.joints)) != len(self.joints):
+                raise ValueError(f"'joints' lists a name twice: {list(self.joints)}")
+        if self.type in IMAGE_TYPES:
+            if self.width <= 0 or self.height <= 0 or not self.encoding:
+                raise ValueError(f"an {self.type.rsplit('/', 1)[1]} stream needs 'width', 'height' (px, > 0) and 'encoding' "
+                                 "(rgb8, bgr8, rgba8, mono8, mono16, 16UC1 or 32FC1)")
+            if self.type == "sensor_msgs/msg/CompressedImage" and self.encoding not in COMPRESSED_ENCODINGS:
+                raise ValueError(f"a CompressedImage stream cannot decode to {self.encoding!r} (jpeg and png carry no floats); "
+                                 f"use one of {list(COMPRESSED_ENCODINGS)}")
+        if self.max_age_s * self.rate_hz < 1.0:
+            raise ValueError(
+                f"max_age_s={self.max_age_s} is shorter than one period of rate_hz={self.rate_hz} "
+                f"({1.0 / self.rate_hz:.4f} s): every sample would already be stale; use at least {2.0 / self.rate_hz:.4f}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _integrity_limits(self) -> "StreamConfig":
+        fields = VALUE_RANGE_FIELDS.get(self.type, ())
+        for name, (lo, hi) in self.value_range.items():
+            if name not in fields:
+                allowed = f"one of {list(fields)}" if fields else "none: pixels need no range"
+                raise ValueError(f"value_range.{name}: {self.type} has no such field; allowed: {allowed}")
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ValueError(f"value_range.{name}={[lo, hi]} must be finite [low, high] with low < high")
+        if self.max_identical_s is not None and self.max_identical_s < self.max_age_s:
+            raise ValueError(f"max_identical_s={self.max_identical_s} is shorter than max_age_s={self.max_age_s}: a healthy "
+                             f"sample may be that old, so it would look frozen; use at least {self.max_age_s}")
+        if (self.max_stamp_skew_s or self.reject_out_of_order) and self.type in ("geometry_msgs/msg/Twist",):
+            raise ValueError(f"max_stamp_skew_s and reject_out_of_order read header stamps; {self.type} has no header")
+        if self.reject_out_of_order and not self.max_stamp_skew_s:
+            raise ValueError("reject_out_of_order needs max_stamp_skew_s: without it one message stamped in the future "
+                             "would make every later message look out of order; set max_stamp_skew_s (e.g. 0.1)")
+        if self.max_rate_hz is not None and self.max_rate_hz <= self.rate_hz:
+            raise ValueError(f"max_rate_hz={self.max_rate_hz} must be above rate_hz={self.rate_hz} or a healthy stream "
+                             f"is a burst; use about {2 * self.rate_hz:g}")
+        return self
+
+
+# --------------------------------------------------------------------------- observation terms
+
+
+class JointTerm(ScaledTermBase):
+    """Joint positions (rad) or velocities (rad/s) from a JointState stream, in ``joints`` order (policy order)."""
+
+    kind: Literal["joint_position", "joint_velocity"]
+    stream: str = Field(description="Name of a JointState stream in 'streams'.")
+    joints: tuple[str, ...] = Field(min_length=1, description="Joint names in the order the policy expects.")
+
+
+class ImuTerm(ScaledTermBase):
+    """IMU angular velocity (rad/s) or linear acceleration (m/s^2), IMU body frame."""
+
+    kind: Literal["imu_angular_velocity", "imu_linear_acceleration"]
+    stream: str = Field(description="Name of an Imu stream in 'streams'.")
+    axes: tuple[Literal["x", "y", "z"], ...] = Field(min_length=1, description="Axes, in policy order.")
+
+
+class GoalTerm(ScaledTermBase):
+    """Goal position in the robot's body frame (m), from the daemon's own wheel/gyro odometry.
+
+    Two values: x (forward) and y (left) of the goal relative to the robot.
+    """
+
+    kind: Literal["goal_relative"]
+    goal_xy: tuple[float, float] = Field(description="Goal in the odometry frame (the start pose), m.")
+
+
+class TwistCommandTerm(ScaledTermBase):
+    """A commanded velocity from a Twist input stream (e.g. teleop or a planner on /cmd_vel_in), m/s and rad/s.
+
+    One value per listed field, in the order the policy expects.
+    """
+
+    kind: Literal["twist_command"]
+    stream: str = Field(description="Name of a geometry_msgs/Twist or TwistStamped stream in 'streams'.")
+    fields: tuple[Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z"], ...] = Field(
+        min_length=1, description="Twist fields, in policy order.")
+
+
+# Joint-policy terms (Isaac Lab / legged_gym): daemon/config/joint_policy.py.
+ObservationTerm = Annotated[Union[JointTerm, ImuTerm, GoalTerm, TwistCommandTerm, BaseAngularVelocityTerm,
+                                  ProjectedGravityTerm, VelocityCommandTerm, JointPositionRelativeTerm,
+                                  JointVelocityPolicyTerm, LastActionTerm, GaitPhaseTerm], Field(discriminator="kind")]
+
+
+class ObservationConfig(StrictModel):
+    input_name: str = Field(description="Name of the model input the observation feeds.")
+    terms: tuple[ObservationTerm, ...] = Field(min_length=1)
+
+
+class OdometryConfig(StrictModel):
+    """Planar odometry integrated each tick: distance from wheel encoders, heading from the gyro."""
+
+    joint_stream: str
+    imu_stream: str
+    left_joint: str
+    right_joint: str
+    wheel_radius_m: float = Field(gt=0, le=5)
+    wheel_separation_m: float = Field(gt=0, le=20)
+
+
+# --------------------------------------------------------------------------- engine, action
+
+class EngineConfig(StrictModel):
+    """The policy model and how it runs.
+
+    ``backend``: ``onnxruntime`` runs the ONNX file directly (default);
+    ``tensorrt`` and ``auto`` run a cached, verified engine built on this
+    machine at start (``auto``: TensorRT where it is installed and a GPU is
+    present, else the ONNX Runtime plan), rebuilt when stale or corrupt (see
+    ``edgepilot engine``). ``precision``, ``cache_dir``, ``calibration_dir``
+    apply to those two only.
+    """
+
+    model: str = Field(description="Model path (ONNX or TorchScript for tensorrt/auto); relative paths are resolved "
+                                   "against the profile's folder.")
+    backend: Literal["onnxruntime", "tensorrt", "auto"] = Field(
+        default="onnxruntime", description="onnxruntime: the ONNX model as is; tensorrt: a cached verified TensorRT engine "
+        "(start fails without TensorRT); auto: TensorRT where available, else a cached verified ONNX Runtime plan.")
+    output_name: str = Field(description="Model output holding the action.")
+    intra_op_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime threads; 1 is lowest latency for small MLPs.")
+    precision: Literal["fp32", "fp16", "int8"] = Field(
+        default="fp32", description="Engine precision (tensorrt/auto); int8 needs calibration_dir. Default fp32.")
+    cache_dir: str | None = Field(
+        default=None, description="Engine cache folder (tensorrt/auto). Default: $EDGEPILOT_CACHE_DIR, else "
+        "/var/lib/edgepilot/engines (the service's systemd StateDirectory). Relative paths: against the profile's folder.")
+    calibration_dir: str | None = Field(
+        default=None, description="int8 only: folder of .npy/.npz calibration batches (real inputs). Relative paths: "
+        "against the profile's folder.")
+
+    @model_validator(mode="after")
+    def _engine_options_fit_backend(self) -> "EngineConfig":
+        if self.backend == "onnxruntime" and self.precision != "fp32":
+            raise ValueError(f"precision {self.precision} needs a built engine: set backend: auto (or tensorrt); "
+                             "backend onnxruntime runs the ONNX model as is, in fp32")
+        if self.precision == "int8" and not self.calibration_dir:
+            raise ValueError("precision int8 needs calibration_dir: a folder of .npy/.npz batches of real inputs")
+        return self
+
+
+TwistField = Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z"]
+
+
+class TwistChannel(StrictModel):
+    field: TwistField
+    index: int = Field(ge=0, description="Index in the model's action vector.")
+    scale: float = Field(description="Command = action[index] * scale, in m/s or rad/s.")
+    limit: float = Field(gt=0, description="Command is clipped to [-limit, limit] (m/s or rad/s).")
+
+
+class ActionConfig(StrictModel):
+    output: Literal["twist", "twist_stamped"] = Field(
+        default="twist", description="geometry_msgs/Twist, or TwistStamped (header: the transport's clock, frame_id).")
+    topic: str = "/cmd_vel"
+    frame_id: str = Field(default="base_link", description="twist_stamped only: header.frame_id of each command.")
+    channels: tuple[TwistChannel, ...] = Field(min_length=1)
+    send_thread: bool = Field(
+        default=False, description="Publish from a sender thread (daemon/action/command_sender.py) instead of the loop's: "
+        "~35 us less per tick on Cyclone DDS; with realtime.loop_cpus it shares the loop's core and adds no latency, "
+        "without, ~50 us (bench/loop_under_load.py).")
+
+    @model_validator(mode="after")
+    def _unique_fields(self) -> "ActionConfig":
+        fields = [c.field for c in self.channels]
+        if len(set(fields)) != len(fields):
+            raise ValueError(f"a Twist field is mapped twice: {fields}")
+        return self
+
+
+def _action_kind(v: object) -> str:
+    out = v.get("output", "twist") if isinstance(v, dict) else getattr(v, "output", "twist")
+    return "joint" if out in ("joint_positions", "joint_torques") else "twist"
+
+
+# action.output twist/twist_stamped (ActionConfig) or joint_positions/joint_torques (JointActionConfig).
+ActionOrJointAction = Annotated[Union[Annotated[ActionConfig, Tag("twist")], Annotated[JointActionConfig, Tag("joint")]],
+                                Discriminator(_action_kind)]
+
+
+class LoopSyncConfig(StrictModel):
+    """Phase-lock the loop's ticks to a sensor stream (daemon/timing/phase_lock.py): each tick starts about ``offset_s``
+    after that stream's newest arrival, at the loop's own fixed rate. ``stream`` must publish at a whole multiple
+    of ``loop.rate_hz``. ``gain``: fraction of the phase error corrected per tick; ``max_step_s``: largest shift
+    of one tick (default 1 % of the loop period), which also bounds the jitter the lock adds."""
+
+    stream: str
+    offset_s: float = Field(default=0.0002, ge=0, le=0.1, description="Wanted age of the stream's newest sample "
+                            "at tick start, s: margin for its arrival jitter.")
+    gain: float = Field(default=0.1, gt=0, le=1)
+    max_step_s: float | None = Field(default=None, gt=0, le=0.01)
+    max_wait_s: float = Field(default=0.00015, ge=0, le=0.01, description="How long a tick may wait past its "
+                              "deadline for a late sample of the stream, s (counted as tick lateness); 0: never.")
+
+
+class LoopConfig(StrictModel):
+    rate_hz: float = Field(gt=0, le=2000, description="Control loop rate, Hz.")
+    sync: LoopSyncConfig | None = Field(default=None, description="Phase-lock ticks to a sensor stream.")
+
+    def sync_max_step_s(self) -> float:
+        s = self.sync
+        return s.max_step_s if s is not None and s.max_step_s is not None else 0.01 / self.rate_hz
+
+
+class WatchdogConfig(StrictModel):
+    """Limits for the faults that zero the command.
+
+    ``stall_timeout_s``: the stall supervisor (a separate process) publishes zero
+    when the loop's heartbeat is older than this. ``recovery_ticks``: healthy
+    ticks needed after a fault clears before non-zero commands resume.
+    ``startup_grace_s``: time allowed for every required stream to appear
+    before it is reported missing (zero commands are published meanwhile).
+    """
+
+    stall_timeout_s: float = Field(gt=0, le=5)
+    recovery_ticks: int = Field(default=10, ge=1, le=100_000)
+    startup_grace_s: float = Field(default=2.0, ge=0, le=600)
+    supervisor_poll_hz: float = Field(default=500.0, ge=10, le=5000)
+
+
+class TransportConfig(StrictModel):
+    """How messages enter and commands leave (see daemon/transport/).
+
+    ``auto``: ``ros2`` when rclpy is importable (a ROS 2 install is sourced), else ``dds``. ``ros2``: an rclpy
+    lifecycle node. ``dds``: Cyclone DDS speaking the ROS 2 wire protocol without ROS. ``replay``: a rosbag2
+    recording (``bag``) played through the daemon on a simulated clock. ``record``: when set, everything received
+    and published is also written to this rosbag2 MCAP file.
+    """
+
+    kind: Literal["auto", "dds", "ros2", "replay"] = "auto"
+    domain_id: int = Field(default=0, ge=0, le=232, description="DDS domain (ROS_DOMAIN_ID).")
+    node_name: str = Field(default="edgepilot", pattern=r"^[A-Za-z][A-Za-z0-9_]*$", description="ros2 only: node name.")
+    namespace: str = Field(default="", description="ros2 only: node namespace, e.g. /robot1.")
+    bag: str = Field(default="", description="replay only: rosbag2 recording (.mcap, .db3 or bag folder).")
+    replay_rate: float = Field(default=0.0, ge=0, le=1000, description="replay only: speed factor; 0 = as fast as possible.")
+    record: str = Field(default="", description="Record received and published messages to this .mcap file (empty: off).")
+
+    @model_validator(mode="after")
+    def _replay_needs_a_bag(self) -> "TransportConfig":
+        if self.kind == "replay" and not self.bag:
+            raise ValueError("transport.kind=replay needs 'bag': the rosbag2 recording to play (.mcap, .db3 or folder)")
+        return self
+
+
+class IngestConfig(StrictModel):
+    """Where sensor callbacks run (daemon/streams/ingest_process.py). ``process``: in a child process that writes the
+    stream rings (and the integrity checks' words) in shared memory, so the loop's process runs no callbacks and
+    never waits for one to release the interpreter lock; dds transport only, and not with ``transport.record``.
+    ``in_process``: on the transport's threads in the daemon's process. ``auto`` (default): ``process`` when the
+    daemon runs on the plain dds transport, ``in_process`` on replay, ros2 (rclpy), or while recording; decided
+    when the daemon is built, from the transport it was given (ingest_process.resolve_ingest_mode)."""
+
+    mode: Literal["auto", "in_process", "process"] = "auto"
+
+
+def _cpu_set(v: tuple[int, ...]) -> tuple[int, ...]:
+    if len(set(v)) != len(v):
+        raise ValueError(f"CPU listed twice in {list(v)}; list each CPU once")
+    return tuple(sorted(v))
+
+
+#: CPUs by Linux number (as in /sys/devices/system/cpu, `taskset -c`), each once.
+CpuSet = Annotated[tuple[Annotated[int, Field(ge=0, le=4095)], ...], Field(min_length=1), AfterValidator(_cpu_set)]
+
+
+class RealtimeConfig(StrictModel):
+    """Real-time scheduling (daemon/timing/realtime.py), applied where permitted and reported either way.
+
+    ``loop_priority``: SCHED_FIFO priority of the control loop's thread (the stall supervisor gets one more);
+    ``ingest_priority``: of the proprioceptive ingest process (image ingest stays ordinary); null: leave the
+    scheduler alone. ``loop_cpus``: the CPUs (Linux numbering) the loop's thread and its command sender may run
+    on; ``ingest_cpus``: the ingest processes' (``ingest.mode`` process or auto); null: any CPU. ``gc_freeze`` and
+    ``switch_interval_s`` tune the loop's interpreter for the run.
+    """
+
+    loop_priority: int | None = Field(default=None, ge=1, le=97)
+    ingest_priority: int | None = Field(default=None, ge=1, le=97)
+    loop_cpus: CpuSet | None = None
+    ingest_cpus: CpuSet | None = None
+    gc_freeze: bool = True
+    switch_interval_s: float = Field(default=0.0002, gt=0, le=0.005)
+
+    def supervisor_priority(self) -> int | None:
+        """The stall supervisor's: one above the loop (daemon/timing/realtime.py)."""
+        return None if self.loop_priority is None else self.loop_priority + 1
+
+    def helper_priority(self) -> int | None:
+        """The loop process's status and diagnostics threads': one below the loop (daemon/timing/realtime.py)."""
+        return self.loop_priority - 1 if self.loop_priority is not None and self.loop_priority > 1 else None
+
+    @model_validator(mode="after")
+    def _ingest_below_loop(self) -> "RealtimeConfig":
+        if self.loop_priority is not None and self.ingest_priority is not None and self.ingest_priority >= self.loop_priority:
+            raise ValueError(f"realtime.ingest_priority={self.ingest_priority} must be below realtime.loop_priority="
+                             f"{self.loop_priority}: the loop must preempt the ingest, not wait for it; use "
+                             f"{max(1, self.loop_priority - 10)}")
+        return self
+
+    @model_validator(mode="after")
+    def _cpus_apart(self) -> "RealtimeConfig":
+        # A shared core gives back what pinning is for: the loop's cache and its core's time to itself.
+        shared = sorted(set(self.loop_cpus or ()) & set(self.ingest_cpus or ()))
+        if shared:
+            raise ValueError(f"realtime.loop_cpus {list(self.loop_cpus or ())} and realtime.ingest_cpus "
+                             f"{list(self.ingest_cpus or ())} share CPU {shared}: the ingest would take the loop's core; "
+                             "give them disjoint CPUs, or null for either to let it run anywhere")
+        return self
+
+
+class Profile(StrictModel):
+    """A robot profile. See daemon/profiles/diffbot.yaml for a complete example."""
+
+    name: str
+    transport: TransportConfig = TransportConfig()
+    loop: LoopConfig
+    streams: dict[str, StreamConfig] = Field(min_length=1)
+    odometry: OdometryConfig | None = None
+    observation: ObservationConfig
+    engine: EngineConfig
+    action: ActionOrJointAction
+    watchdog: WatchdogConfig
+    # Sim-to-real calibration (edgepilot.calibration; checked against the streams by load_profile).
+    compensation: str | None = Field(default=None, description="Compensation file from `edgepilot calibrate fit`, "
+                                     "applied every tick and reloaded on SIGHUP; relative to the profile's folder.")
+    residuals: ResidualsConfig | None = Field(default=None, description="Residual logging to MCAP against a sim model.")
+    ingest: IngestConfig = Field(default_factory=IngestConfig, description="Where sensor callbacks run.")
+    realtime: RealtimeConfig = Field(default_factory=RealtimeConfig, description="Real-time scheduling.")
+    base_dir: Path = Field(default=Path("."), exclude=True, description="Set by load_profile: the profile's folder.")
+
+    @model_validator(mode="after")
+    def _ingest_process_limits(self) -> "Profile":
+        # What the profile alone shows; the transport actually made is checked again by the daemon.
+        if self.ingest.mode == "process":
+            if self.transport.kind != "dds":
+                raise ValueError(f"ingest.mode=process needs transport.kind=dds (got {self.transport.kind!r}); "
+                                 "use ingest.mode: auto (a process on DDS, the daemon's process otherwise) or in_process")
+            if self.transport.record:
+                raise ValueError(f"ingest.mode=process cannot record received messages (transport.record="
+                                 f"{self.transport.record!r}): the ingest process receives them; use ingest.mode: auto "
+                                 "or in_process to record")
+        return self
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> "Profile":
+        streams = self.streams
+        for i, term in enumerate(self.observation.terms):
+            where = f"observation.terms[{i}]"
+            if isinstance(term, JointTerm):
+                s = streams.get(term.stream)
+                if s is None or s.type != "sensor_msgs/msg/JointState":
+                    raise ValueError(f"{where}.stream={term.stream!r} must name a JointState stream; streams: {sorted(streams)}")
+                missing = [j for j in term.joints if j not in s.joints]
+                if missing:
+                    raise ValueError(f"{where}.joints {missing} are not in streams.{term.stream}.joints {list(s.joints)}; add them there")
+            elif isinstance(term, ImuTerm):
+                s = streams.get(term.stream)
+                if s is None or s.type != "sensor_msgs/msg/Imu":
+                    raise ValueError(f"{where}.stream={term.stream!r} must name an Imu stream; streams: {sorted(streams)}")
+            elif isinstance(term, GoalTerm) and self.odometry is None:
+                raise ValueError(f"{where} (goal_relative) needs an 'odometry' section")
+            elif isinstance(term, TwistCommandTerm):
+                s = streams.get(term.stream)
+                if s is None or s.type not in TWIST_INPUT_TYPES:
+                    raise ValueError(f"{where}.stream={term.stream!r} must name a Twist or TwistStamped stream; streams: {sorted(streams)}")
+        if self.odometry is not None:
+            o = self.odometry
+            js = streams.get(o.joint_stream)
+            if js is None or js.type != "sensor_msgs/msg/JointState":
+                raise ValueError(f"odometry.joint_stream={o.joint_stream!r} must name a JointState stream")
+            for j in (o.left_joint, o.right_joint):
+                if j not in js.joints:
+                    raise ValueError(f"odometry joint {j!r} is not in streams.{o.joint_stream}.joints {list(js.joints)}")
+            imu = streams.get(o.imu_stream)
+            if imu is None or imu.type != "sensor_msgs/msg/Imu":
+                raise ValueError(f"odometry.imu_stream={o.imu_stream!r} must name an Imu stream")
+        fed = {t.stream for t in self.observation.terms if isinstance(t, (JointTerm, ImuTerm, TwistCommandTerm))}
+        if self.odometry is not None:
+            fed |= {self.odometry.joint_stream, self.odometry.imu_stream}
+        for name in sorted(fed):
+            if not streams[name].required:
+                raise ValueError(f"streams.{name}.required is false but the observation reads it; a policy must not "
+                                 "run on data that may be missing: set required: true")
+        check_joint_policy(self)  # joint-policy terms and action.joints against the streams
+        self._check_loop_sync()
+        period = 1.0 / self.loop.rate_hz
+        if self.watchdog.stall_timeout_s <= period:
+            raise ValueError(
+                f"watchdog.stall_timeout_s={self.watchdog.stall_timeout_s} must be longer than one loop period ({period:.4f} s) "
+                f"or every tick would look like a stall; use about 1.5 to 2 periods ({1.75 * period:.4f})"
+            )
+        return self
+
+    def _check_loop_sync(self) -> None:
+        sync = self.loop.sync
+        if sync is None:
+            return
+        s = self.streams.get(sync.stream)
+        if s is None:
+            raise ValueError(f"loop.sync.stream={sync.stream!r} is not a stream; streams: {sorted(self.streams)}")
+        k = s.rate_hz / self.loop.rate_hz
+        if round(k) < 1 or abs(k - round(k)) > 0.01 * k:
+            raise ValueError(f"loop.sync.stream={sync.stream!r} publishes at {s.rate_hz:g} Hz, not a whole multiple of "
+                             f"loop.rate_hz={self.loop.rate_hz:g}: ticks cannot all sit just after an arrival; lock to a "
+                             "stream at 1, 2, 3 ... times the loop rate, or remove loop.sync")
+        period = 1.0 / s.rate_hz
+        if sync.offset_s >= 0.5 * period:
+            raise ValueError(f"loop.sync.offset_s={sync.offset_s} must be under half the period of {sync.stream!r} "
+                             f"({0.5 * period:.6f} s): a longer wait only adds latency (the next arrival comes sooner); "
+                             "0.0002 suits a stream received in the same host")
+        if not s.required:
+            raise ValueError(f"loop.sync.stream={sync.stream!r} is not required; lock to a stream the robot always has")
+
+    @property
+    def model_path(self) -> Path:
+        p = Path(self.engine.model)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def observation_size(self) -> int:
+        n = 0
+        for t in self.observation.terms:
+            if isinstance(t, JointTerm):
+                n += len(t.joints)
+            elif isinstance(t, ImuTerm):
+                n += len(t.axes)
+            elif isinstance(t, TwistCommandTerm):
+                n += len(t.fields)
+            elif isinstance(t, LEGGED_TERMS):
+                n += legged_term_size(t, self.action)
+            else:
+                n += 2
+        return n
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid robot profile {source}:"]
+    for e in err.errors():
+        # The action union's tag (twist / joint) is pydantic's bookkeeping, not a field the user wrote.
+        parts = [p for i, p in enumerate(e["loc"]) if not (i == 1 and e["loc"][0] == "action" and p in ("twist", "joint"))]
+        loc = ".".join(str(p) for p in parts) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] in ("extra_forbidden",):
+            msg = "unknown field; check its spelling against the documented fields"
+        value = e.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"  {loc}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def parse_profile(data: object, base_dir: Path = Path("."), source: str = "<data>") -> Profile:
+    """Validate a profile given as plain data (a parsed YAML mapping)."""
+    if not isinstance(data, dict):
+        raise ProfileError(f"invalid robot profile {source}: the top level must be a mapping, got {type(data).__name__}")
+    try:
+        return Profile.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as err:
+        raise ProfileError(_format_validation_error(err, source)) from None
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Load and validate a YAML robot profile; raises ProfileError naming the bad field."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ProfileError(f"cannot read robot profile {path}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ProfileError(f"robot profile {path} is not valid YAML: {err}") from None
+    profile = parse_profile(data, base_dir=path.resolve().parent, source=str(path))
+    if not profile.model_path.is_file():
+        raise ProfileError(f"invalid robot profile {path}:\n  engine.model: file not found: {profile.model_path}")
+    if profile.compensation is not None or profile.residuals is not None:
+        from edgepilot.calibration.profile_checks import check_calibration_sections
+
+        check_calibration_sections(profile, str(path))  # raises ProfileError naming the field
+    return profile
+
+
+def default_profile_path() -> Path:
+    """The embedded default: the simulated differential-drive robot."""
+    return Path(__file__).resolve().parents[1] / "profiles" / "diffbot.yaml"

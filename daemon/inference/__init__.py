@@ -1,0 +1,1 @@
+"""The inference backend a profile asks for (engines/ builds and verifies them)."""

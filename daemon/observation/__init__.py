@@ -1,0 +1,1 @@
+"""Observation: this tick's stream snapshots become the model's input vector."""

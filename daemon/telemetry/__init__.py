@@ -1,0 +1,1 @@
+"""Telemetry: logs (journald), systemd notify, the status file and /diagnostics."""

@@ -1,0 +1,1 @@
+"""Timing: the fixed-rate loop, phase lock to a sensor, real-time scheduling."""
