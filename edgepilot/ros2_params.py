@@ -106,7 +106,7 @@ def node_sections(data: object, fqn: str, source: str) -> list[tuple[str, dict[s
 def _check_type(name: str, value: object, expected: type, where: str) -> None:
     if type(value) is not expected:  # exact: a bool is not an int to ROS 2, an int not a float
         hint = f"write {float(value)!r}" if expected is float and type(value) is int else f"give a {expected.__name__}"
-        raise RosArgumentError(f"{where}: {name}: {value!r} is a {type(value).__name__}, the parameter is a "
+        raise RosArgumentError(f"{where}: {name}: {value!r} is of type {type(value).__name__}, the parameter of type "
                                f"{expected.__name__} (ROS 2 parameters keep their type): {hint}")
 
 
