@@ -75,10 +75,10 @@ def register(sub: Any) -> None:
     n.add_argument("--config", required=True, type=Path, help="robot profile (YAML)")
     n.add_argument("--autostart", action="store_true", help="configure and activate at once (the launch file "
                    "sends the transitions itself)")
-    n.add_argument("--status-file", type=Path, default=None, help="as for `edgepilot run`")
-    # What cmd_run reads that a lifecycle node does not take from the command line.
+    # What cmd_run reads that a lifecycle node does not take from the command line (its ROS 2 path uses none
+    # of them today: the lifecycle node writes no status file and no summary).
     n.set_defaults(func=cmd_node, loopback=False, domain_id=None, record=None, duration=None, summary_json=None,
-                   enable_fault_injection=False, force_rebuild=False)
+                   enable_fault_injection=False, force_rebuild=False, status_file=None)
 
     p = sub.add_parser("ros2-params", help="write the ROS 2 parameters file of a robot profile (its tunable values)")
     p.add_argument("--config", required=True, type=Path, help="robot profile (YAML)")
