@@ -25,8 +25,9 @@ def prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "-w", str(work)], check=True, timeout=240)
     wheel = next(work.glob("edgepilot-*.whl"))
     target = work / "venv"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q", "--prefix", str(target),
-                    str(wheel)], check=True, timeout=240)
+    # --ignore-installed: without it pip --prefix first uninstalls the edgepilot of the running environment.
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q", "--ignore-installed",
+                    "--prefix", str(target), str(wheel)], check=True, timeout=240)
     return target
 
 
