@@ -39,9 +39,8 @@ BASE_MODULES = frozenset({"numpy", "pydantic", "yaml", "onnx", "onnxruntime", "c
 
 _ROS = "it comes with ROS 2: source its setup first (source /opt/ros/$ROS_DISTRO/setup.bash, then your workspace's)"
 NOT_FROM_PYPI: dict[str, str] = {
-    "rclpy": _ROS,
-    "rosidl_runtime_py": _ROS,
-    "lifecycle_msgs": _ROS,
+    **{m: _ROS for m in ("rclpy", "rosidl_runtime_py", "lifecycle_msgs", "builtin_interfaces", "std_msgs",
+                         "geometry_msgs", "sensor_msgs", "diagnostic_msgs", "rosgraph_msgs")},
     "tensorrt": "TensorRT comes with JetPack (apt install python3-libnvinfer), not from PyPI",
 }
 
