@@ -19,6 +19,13 @@ else
     echo "edgepilot entrypoint: ${ros_setup} not found; no ROS 2 environment, DDS only" >&2
 fi
 
+# edgepilot's virtual environment is a ROS 2 package prefix too (Dockerfile.l4t): index it after ROS 2's
+# own setup, so that `ros2 launch edgepilot ...` and `ros2 run edgepilot edgepilot ...` find the package.
+ament_prefix="${EDGEPILOT_AMENT_PREFIX:-}"
+if [ -n "${ament_prefix}" ] && [ -f "${ament_prefix}/share/ament_index/resource_index/packages/edgepilot" ]; then
+    export AMENT_PREFIX_PATH="${ament_prefix}${AMENT_PREFIX_PATH:+:${AMENT_PREFIX_PATH}}"
+fi
+
 if [ "$#" -eq 0 ]; then
     set -- edgepilot run --config /etc/edgepilot/robot.yaml
 fi

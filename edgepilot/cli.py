@@ -1,4 +1,8 @@
-"""The ``edgepilot`` command: ``run`` the daemon, or run the ``demo``."""
+"""The ``edgepilot`` command: ``run`` the daemon (``node``: as ``ros2 launch`` starts it), or the ``demo``, ...
+
+Every command goes through :func:`main`: a missing extra ends it with one line
+naming the extra (edgepilot/extras.py), never with a traceback.
+"""
 
 from __future__ import annotations
 
@@ -38,9 +42,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             profile = profile.model_copy(update={"transport": profile.transport.model_copy(update={"domain_id": args.domain_id})})
         if getattr(args, "record", None) is not None:
             profile = profile.model_copy(update={"transport": profile.transport.model_copy(update={"record": str(args.record)})})
+        if getattr(args, "transport_kind", None):  # `edgepilot node`: a ROS 2 lifecycle node, whatever the profile says
+            profile = profile.model_copy(update={"transport": profile.transport.model_copy(update={"kind": args.transport_kind})})
     except ProfileError as err:
         print(f"edgepilot: {err}", file=sys.stderr)
         return 2
+    from edgepilot.extras import extras_for_profile, require
+
+    require(command_name_of(args), extras_for_profile(profile))
 
     from edgepilot.daemon.transport.factory import resolve_kind
 
@@ -153,12 +162,41 @@ def build_parser() -> argparse.ArgumentParser:
     from edgepilot.calibration.cli import add_calibrate_parser  # edgepilot calibrate fit|export-randomization|capture
 
     add_calibrate_parser(sub)
+
+    from edgepilot import ros2_commands  # edgepilot node (what ros2 launch starts), edgepilot ros2-params
+
+    ros2_commands.register(sub)
     return p
 
 
+def command_name_of(args: argparse.Namespace) -> str:
+    from edgepilot.extras import command_name
+
+    return command_name(args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    """Run one command; a missing extra (or ROS 2, or a base dependency) ends it with one line, never a traceback."""
+    from edgepilot.extras import COMMAND_EXTRAS, EXIT_MISSING_EXTRA, MissingExtra, missing_extra, require
+    from edgepilot.ros2_arguments import split_ros_args
+
+    # ros2 launch / ros2 run append --ros-args ...: rclpy reads them from sys.argv, argparse must not see them.
+    own, ros_args = split_ros_args(sys.argv[1:] if argv is None else list(argv))
+    args = build_parser().parse_args(own)
+    args.ros_args = ros_args
+    command = command_name_of(args)
+    try:
+        require(command, COMMAND_EXTRAS.get(command, ()))
+        return int(args.func(args))
+    except MissingExtra as err:
+        print(err, file=sys.stderr, flush=True)
+        return EXIT_MISSING_EXTRA
+    except ImportError as err:
+        missing = missing_extra(err, command)
+        if missing is None:
+            raise
+        print(missing, file=sys.stderr, flush=True)
+        return EXIT_MISSING_EXTRA
 
 
 if __name__ == "__main__":

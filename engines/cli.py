@@ -48,12 +48,23 @@ def _print_json(data: object) -> None:
     print(json.dumps(data, indent=2, default=str), flush=True)
 
 
+def _require_torch_for(model: Path, command: str) -> None:
+    """A TorchScript model needs the 'torch' extra: say so before anything else runs (edgepilot/extras.py)."""
+    from edgepilot.extras import require
+
+    from .torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript
+
+    if model.is_file() and (model.suffix in TORCHSCRIPT_SUFFIXES or is_torchscript(model)):
+        require(command, ["torch"])
+
+
 # ----------------------------------------------------------------------------- build
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .engine_provisioning import BuildRequest, EngineVerificationError, provision_engine
     from .shape_profile import parse_shape_specs
 
+    _require_torch_for(Path(args.model), "engine build")
     try:
         request = BuildRequest(
             model=Path(args.model), backend=args.backend, precision=args.precision,
@@ -236,6 +247,8 @@ def _inspect_model(args: argparse.Namespace, path: Path, cache: Any) -> int:
 
 def _inspect_torchscript(args: argparse.Namespace, path: Path) -> int:
     from .torchscript_export import forward_argument_names, import_torch
+
+    _require_torch_for(path, "engine inspect")
 
     import warnings
 
