@@ -244,8 +244,32 @@ def test_loop_stall_sigstop(running: tuple[Rig, subprocess.Popen[str], Path]) ->
     print(f"SIGSTOP: zero after {r['delay_s'] * 1e3:.1f} ms, resumed {back * 1e3:.0f} ms after SIGCONT")
 
 
+def _cause_every_fault(rig: Rig, proc: subprocess.Popen[str]) -> None:
+    """One short fault of each class the summary must report, each seen zeroing the robot and cleared again."""
+    for on, off in ((lambda: rig.faults.stopped.add("imu"), lambda: rig.faults.stopped.discard("imu")),
+                    (lambda: rig.faults.nan.add("joint_states"), lambda: rig.faults.nan.discard("joint_states")),
+                    (lambda: rig.inject("inference_error on"), lambda: rig.inject("inference_error off")),
+                    (lambda: rig.inject("nan_action on"), lambda: rig.inject("nan_action off")),
+                    (lambda: rig.inject("stall 0.2"), lambda: None),  # the loop thread stalls: supervisor episode 1
+                    (lambda: os.kill(proc.pid, signal.SIGSTOP), lambda: os.kill(proc.pid, signal.SIGCONT))):  # 2
+        t = time.monotonic()
+        on()
+        try:
+            rig.wait_for(lambda: first_zero_after(rig.commands_since(t)) is not None, 2.0, "a zero command")
+        finally:
+            off()
+        recover(rig, time.monotonic())
+
+
 def test_sigterm_publishes_zero_and_reports(running: tuple[Rig, subprocess.Popen[str], Path]) -> None:
+    """SIGTERM ends the run with zero as the last command, and the summary lists what happened in the run.
+
+    The test causes every fault it then looks for (run alone, nothing else has; in the module, the other tests
+    have too, which changes none of the assertions).
+    """
     rig, proc, summary_path = running
+    rig.wait_driving(time.monotonic())
+    _cause_every_fault(rig, proc)
     rig.wait_driving(time.monotonic())
     t = time.monotonic()
     rc, out = stop_daemon(proc)
