@@ -309,3 +309,61 @@ def test_missing_stream_at_start(tmp_path: Path) -> None:
     data = json.loads(summary.read_text())
     assert "missing:camera" in data["faults"]
     assert data["policy_commands"] == 0
+
+
+def _supervisor_of(daemon_pid: int) -> int:
+    for child in Path(f"/proc/{daemon_pid}/task/{daemon_pid}/children").read_text().split():
+        if b"edgepilot.daemon.safety.stall_supervisor" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
+            return int(child)
+    raise AssertionError(f"no stall supervisor among the children of {daemon_pid}")
+
+
+def test_supervisor_stopped_then_killed_zeroes_within_two_ticks(tmp_path: Path) -> None:
+    """The loop watches its supervisor's process (daemon/safety/supervisor_liveness.py): stopped, the robot gets zero
+    within two ticks and drives again once it continues; killed, zero within two ticks and from then on (a hold:
+    an unguarded loop does not drive, and without watchdog pings systemd restarts it)."""
+    domain = int(np.random.default_rng().integers(100, 200))
+    rig = Rig(domain)
+    summary = tmp_path / "summary.json"
+    proc = start_daemon(write_profile(tmp_path, recovery_ticks=5), domain, summary)
+    try:
+        rig.wait_driving(0.0, timeout=20.0)
+        sup = _supervisor_of(proc.pid)
+        t = time.monotonic()
+        os.kill(sup, signal.SIGSTOP)
+        try:
+            r_stop = check_fault(rig, t, allowed_s=TWO_TICKS, hold_s=0.3)
+        finally:
+            os.kill(sup, signal.SIGCONT)
+        recover(rig, time.monotonic())
+        t = time.monotonic()
+        os.kill(sup, signal.SIGKILL)
+        r_kill = check_fault(rig, t, allowed_s=TWO_TICKS, hold_s=1.0)
+    finally:
+        rc, out = stop_daemon(proc)
+        rig.close()
+    assert rc == 0, out
+    events = [e for e in json.loads(summary.read_text())["fault_events"] if e["fault"] == "supervisor_lost"]
+    assert len(events) == 2 and events[0]["cleared_s"] is not None and events[1]["cleared_s"] is None, events
+    print(f"supervisor SIGSTOP: zero after {r_stop['delay_s'] * 1e3:.1f} ms; SIGKILL: {r_kill['delay_s'] * 1e3:.1f} ms")
+
+
+def test_daemon_killed_zeroes_within_two_ticks(tmp_path: Path) -> None:
+    """SIGKILL leaves the daemon no last word: its supervisor sees it gone on its next poll and publishes zero."""
+    domain = int(np.random.default_rng().integers(100, 200))
+    rig = Rig(domain)
+    proc = start_daemon(write_profile(tmp_path), domain, tmp_path / "summary.json")
+    try:
+        rig.wait_driving(0.0, timeout=20.0)
+        sup = _supervisor_of(proc.pid)
+        t = time.monotonic()
+        os.kill(proc.pid, signal.SIGKILL)
+        r = check_fault(rig, t, allowed_s=TWO_TICKS, hold_s=0.5)
+        deadline = time.monotonic() + 5.0
+        while Path(f"/proc/{sup}").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not Path(f"/proc/{sup}").exists(), "the supervisor outlived its daemon"
+    finally:
+        stop_daemon(proc)
+        rig.close()
+    print(f"daemon SIGKILL: zero after {r['delay_s'] * 1e3:.1f} ms")
