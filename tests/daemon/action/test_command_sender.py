@@ -61,15 +61,18 @@ def test_the_thread_runs_on_the_cpus_it_was_given() -> None:
 def test_close_sends_the_last_handed_command_then_stops() -> None:
     got: list[float] = []
     gate = threading.Event()
+    inside = threading.Event()
 
     def publish(c: np.ndarray) -> None:
-        gate.wait(2)
+        inside.set()
+        gate.wait(10)
         got.append(float(c[0]))
 
     s = CommandSender(publish)
     s.start()
     s.hand(np.full(6, 1.0))
-    time.sleep(0.05)  # the thread is inside publish(1.0), held by the gate
+    # Waited for, not slept on: on a loaded machine the thread may take longer than any fixed sleep to get there.
+    assert inside.wait(10), "the sender thread never called publish"  # inside publish(1.0), held by the gate
     assert s.lagging() is False  # the one in flight: not behind
     s.hand(np.full(6, 2.0))
     assert s.lagging() is True  # a command handed before the newest is still unsent
