@@ -108,8 +108,8 @@ def supervisor_pid(daemon_pid: int) -> int:
     raise AssertionError(f"no stall supervisor process for daemon pid {daemon_pid}")
 
 
-def test_sd_notify_lifecycle(tmp_path: Path) -> None:
-    domain = int(np.random.default_rng().integers(100, 200))
+def test_sd_notify_lifecycle(tmp_path: Path, dds_domain: int) -> None:
+    domain = dds_domain
     notify = NotifySocket(tmp_path / "notify.sock")
     status_file = tmp_path / "run" / "status.json"
     rig = Rig(domain)
