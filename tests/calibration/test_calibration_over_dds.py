@@ -103,14 +103,14 @@ def test_compensation_reload_and_residual_logs_over_dds(tmp_path: Path, dds_doma
     assert cal["compensation"]["generation"] == 2 and cal["compensation"]["reloads"] == 1, cal
     assert cal["compensation"]["reload_errors"] == 1 and "oops" not in cal["compensation"]["action"]
     assert cal["compensation"]["action"] == {"angular.z": pytest.approx(STEER * 1.1)}
-    # The loop kept running through the reload: commands kept arriving at the loop rate (50 Hz).
-    # (Bounds leave room for a loaded CI machine; a loop that stopped for the reload would miss them by far.)
-    gaps = np.diff([t for t, _, _ in during])
-    assert len(during) > 80 and gaps.max() < 0.25, gaps.max()
-    # And the reload did not delay or zero a tick. Counting zero commands in the window would measure the machine:
-    # on a loaded one the robot (a thread of this process) publishes late and the loop rightly zeroes for stale
-    # streams, reload or not. What a reload could do is hold the loop's thread (its interpreter lock), which shows as
-    # a loop_stall on a tick between the one where the build began and the one after the swap; none may be there.
+    # The loop kept running through the reload: commands kept arriving (2.5 s at 50 Hz: 125).
+    assert len(during) > 80, len(during)
+    # And the reload did not delay or zero a tick. Gaps between receipts, or zero commands, in the window measure the
+    # machine: the receipts are stamped by this process (the robot), which a loaded machine holds back, and
+    # the robot then publishes late and the loop rightly zeroes for stale streams, reload or not. What a reload
+    # could do is hold the loop's thread (its interpreter lock): the loop measures its own tick gaps, and a hold
+    # longer than stall_timeout_s is a loop_stall on a tick between the one where the build began and the one after
+    # the swap; none may be there.
     applied = int(cal["compensation"]["applied_at_tick"]["2"])
     built_ticks = int(cal["compensation"]["last_build_ms"] / 20.0) + 1
     near = [e for e in s["fault_events"]
