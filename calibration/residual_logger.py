@@ -32,6 +32,7 @@ import numpy as np
 
 from edgepilot.daemon.config.profile import Profile
 from edgepilot.daemon.streams.ring_buffer import RingBuffer
+from edgepilot.daemon.timing.realtime import set_fifo
 
 from .fields import ODOMETRY_FIELDS, command_fields, record_fields, stream_fields, topic_for
 from .mcap_log import RotatingMcapWriter, RotationPolicy
@@ -156,12 +157,15 @@ class ResidualLogger:
         self._wall0_ns = time.time_ns()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._priority: int | None = None
         self._snapshot: dict[str, Any] = self._build_snapshot()
         self._last_snapshot = 0.0
 
     # ------------------------------------------------------------------ thread
 
-    def start(self) -> None:
+    def start(self, priority: int | None = None) -> None:
+        """Start the thread; ``priority``: its SCHED_FIFO priority (the daemon's helper priority, below the loop's)."""
+        self._priority = priority
         self._thread = threading.Thread(target=self._run, name="edgepilot-residuals", daemon=True)
         self._thread.start()
 
@@ -181,6 +185,7 @@ class ResidualLogger:
         self._snapshot = self._build_snapshot()
 
     def _run(self) -> None:
+        set_fifo(self._priority)
         while not self._stop.wait(self.poll_period_s):
             self.drain()
         self.drain()

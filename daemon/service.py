@@ -27,6 +27,7 @@ from edgepilot.daemon.timing.realtime import LoopThreadTuning, set_fifo
 from edgepilot.daemon.observation.odometry import WheelOdometry
 from edgepilot.daemon.telemetry.sd_notify import SdNotifier
 from edgepilot.daemon.safety.stall_supervisor import StallSupervisorProcess
+from edgepilot.daemon.safety.supervisor_liveness import SupervisorLiveness
 from edgepilot.daemon.telemetry.status_file import StatusWriter
 from edgepilot.daemon.telemetry.diagnostics import DIAGNOSTICS_TOPIC, DiagnosticsReporter
 from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
@@ -34,7 +35,9 @@ from edgepilot.daemon.transport.base import Transport
 from edgepilot.daemon.transport.outputs import command_publisher, diagnostics_publisher
 from edgepilot.daemon.safety.watchdog import Watchdog
 
-SUPERVISOR_LOST_S = 0.5  # the supervisor polls at >= 10 Hz; half a second of silence means it is gone
+# A supervisor that has exited or is stopped is seen on the next tick (daemon/safety/supervisor_liveness.py); one
+# that runs but has not polled for this long (it polls at >= 10 Hz) is lost too.
+SUPERVISOR_LOST_S = 0.5
 FIFO_SPIN_NS = 50_000  # FixedRateLoop's spin before each deadline once the loop runs SCHED_FIFO
 
 
@@ -336,7 +339,7 @@ class Daemon:
         # The heartbeat is shared with the supervisor process, which knows only the host's monotonic clock.
         host_clock = self.loop_clock is None
         host_now = time.monotonic_ns
-        supervised = self.supervisor is not None
+        liveness = None if self.supervisor is None else SupervisorLiveness(self.supervisor.process.pid, beat, SUPERVISOR_LOST_S)
         stop = self.stop_requested
         start = self._started_ns
         notify_nowait = self.notifier.notify_nowait
@@ -385,7 +388,7 @@ class Daemon:
                 loop.shift(lock.shift_ns(now, lock_snap.stamp_ns))  # type: ignore[union-attr]
             if tick > 0 and loop.last_gap_ns > stall_ns:
                 wd.raise_fault(id_stall, f"{loop.last_gap_ns / 1e6:.1f} ms between ticks")
-            if supervised and beat_now - beat[hb.SUPERVISOR_POLL_NS] > SUPERVISOR_LOST_S * 1e9:
+            if liveness is not None and liveness.lost(beat_now):
                 wd.raise_fault(id_sup)
             if cal is not None:
                 cal.begin_tick()  # sensor biases off the raw values, before odometry and the observation read them

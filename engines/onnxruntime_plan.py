@@ -10,7 +10,9 @@ the same key rules and verification as a TensorRT engine.
 Precisions: fp32 (optimisation only); fp16 (weights and activations converted
 with ONNX Runtime's float16 converter, inputs and outputs kept float32); int8
 (static QDQ quantisation with ``quantize_static`` fed by the same calibration
-batches a TensorRT int8 build uses).
+batches a TensorRT int8 build uses; weights in 7 bits on x86-64 CPUs without
+VNNI, whose u8 x s8 kernels saturate otherwise: see
+:func:`~.platform_detect.int8_u8s8_saturates`).
 """
 
 from __future__ import annotations
@@ -75,14 +77,21 @@ def build_onnxruntime_plan(onnx_path: Path, precision: Precision, calibration: C
                     raise EngineBuildError("int8 needs calibration data: pass --calib DIR (a folder of .npy/.npz input batches)")
                 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
+                from .platform_detect import int8_u8s8_saturates
+
                 reader = _CalibrationReader(calibration)
                 source = work / "int8.onnx"
+                # ONNX Runtime's remedy for the saturation (its quantisation guide): 7-bit weights keep every
+                # 16-bit pair sum in range. The plan's key carries the CPU's ISA flags, so it never moves to a CPU
+                # that would want the full 8 bits.
+                reduce_range = int8_u8s8_saturates()
                 with _quiet_quantizer():
                     quantize_static(str(onnx_path), str(source), reader, quant_format=QuantFormat.QDQ,
-                                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+                                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, reduce_range=reduce_range)
                 if reader.batches_fed == 0:
                     raise EngineBuildError("int8 calibration read no batches")
-                notes.append(f"int8: static QDQ quantisation calibrated on {reader.batches_fed} batches")
+                notes.append(f"int8: static QDQ quantisation calibrated on {reader.batches_fed} batches"
+                             + ("; 7-bit weights (x86-64 without VNNI: u8 x s8 kernels would saturate)" if reduce_range else ""))
             opts = ort.SessionOptions()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             opts.optimized_model_filepath = str(work / "plan.onnx")

@@ -9,10 +9,12 @@ imports cyclonedds.
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+
+from tests.dds_domains import release_domain, reserve_domain
 
 LOOPBACK_CONFIG = Path(__file__).resolve().parents[1] / "daemon" / "transport" / "cyclonedds_loopback.xml"
 os.environ["CYCLONEDDS_URI"] = LOOPBACK_CONFIG.as_uri()
@@ -23,6 +25,10 @@ os.environ["EDGEPILOT_SIM_RENDER"] = "raycast"
 
 
 @pytest.fixture
-def dds_domain() -> int:
-    """A random DDS domain id in [100, 200] for one test, so concurrent test runs don't hear each other."""
-    return random.SystemRandom().randint(100, 200)
+def dds_domain() -> Iterator[int]:
+    """A DDS domain id in [100, 199] that no other test on this machine uses meanwhile (tests/dds_domains.py)."""
+    domain = reserve_domain()
+    try:
+        yield domain
+    finally:
+        release_domain(domain)

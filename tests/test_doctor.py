@@ -155,25 +155,53 @@ def test_engine_built_for_another_runtime_is_reported_stale(tmp_path: Path) -> N
     assert c["level"] == "warn" and "stale" in c["detail"] and "0.9.0" in c["detail"], c
 
 
-NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all")
-needs_setpriv = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                                   reason="needs root and util-linux's setpriv to run the doctor as an unprivileged user")
+SERVICE_UID = 65534  # nobody
+# The doctor as the service user: loaded while this process is still root, then every credential dropped
+# (setresuid from root to a non-zero uid clears the capability sets, as systemd's User= does), then run. Loading first
+# is what makes the test independent of where the checkout sits: a clone under a directory only its owner may enter
+# (mktemp -d, a 0700 home) cannot be read by nobody, so exec'ing the interpreter or importing from it as nobody
+# failed there before the doctor said a word. The dropped process needs nothing from the disk that root had to read.
+AS_SERVICE_USER = f"""
+import os, sys
+from edgepilot import cli, doctor
+cli.build_parser()  # imports every command module
+for _, module in doctor.REQUIRED_PACKAGES:
+    __import__(module)
+import edgepilot.daemon.service, edgepilot.engines.onnxruntime_backend, edgepilot.engines.engine_provisioning
+import edgepilot.engines.engine_cache, edgepilot.engines.platform_detect, edgepilot.daemon.action.twist
+os.setgroups([])
+os.setresgid({SERVICE_UID}, {SERVICE_UID}, {SERVICE_UID})
+os.setresuid({SERVICE_UID}, {SERVICE_UID}, {SERVICE_UID})
+caps = [ln.split()[1] for ln in open("/proc/self/status") if ln.startswith(("CapEff:", "CapPrm:"))]
+if os.getuid() != {SERVICE_UID} or any(int(c, 16) for c in caps):
+    sys.exit(f"still privileged after the drop: uid {{os.getuid()}}, capabilities {{caps}}")
+os.chdir("/")
+sys.exit(cli.main(["doctor", "--json"]))
+"""
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to run the doctor as another (unprivileged) user")
 
 
-@needs_setpriv
+def doctor_as_service_user(prefix: tuple[str, ...] = ()) -> tuple[dict[str, dict[str, str]], str]:
+    p = subprocess.run([*prefix, sys.executable, "-c", AS_SERVICE_USER], capture_output=True, text=True, timeout=120,
+                       env={k: v for k, v in os.environ.items() if k not in ("ROS_DISTRO", "RMW_IMPLEMENTATION")})
+    assert p.stdout.strip(), p.stderr
+    return {c["name"]: c for c in json.loads(p.stdout)["checks"]}, p.stderr
+
+
+@needs_root
 def test_realtime_is_not_permitted_to_an_unprivileged_user_without_rlimit_rtprio() -> None:
     """What the service user sees without LimitRTPRIO=: no SCHED_FIFO, and the fix names the drop-in."""
-    _, checks, err = doctor(prefix=NOBODY, cwd=Path("/"))
+    checks, err = doctor_as_service_user()
     assert checks["realtime"]["level"] == "warn" and "not permitted" in checks["realtime"]["detail"], err
     assert "LimitRTPRIO" in checks["realtime"]["fix"]
     # What realtime.loop_cpus / ingest_cpus can name here (the child inherits this process's CPUs).
     assert f"CPUs allowed {','.join(map(str, sorted(os.sched_getaffinity(0))))} (isolated: " in checks["realtime"]["detail"]
 
 
-@needs_setpriv
+@needs_root
 def test_realtime_is_permitted_to_an_unprivileged_user_with_rlimit_rtprio() -> None:
     """systemd's LimitRTPRIO= is RLIMIT_RTPRIO: with it, the unprivileged probe thread gets SCHED_FIFO."""
     if shutil.which("prlimit") is None or subprocess.run(["prlimit", "--rtprio=10:10", "true"], capture_output=True).returncode:
         pytest.skip("cannot raise RLIMIT_RTPRIO here (prlimit missing, or no CAP_SYS_RESOURCE in this sandbox)")
-    _, checks, _ = doctor(prefix=("prlimit", "--rtprio=10:10", *NOBODY), cwd=Path("/"))
-    assert checks["realtime"]["level"] == "ok" and "RLIMIT_RTPRIO 10" in checks["realtime"]["detail"]
+    checks, err = doctor_as_service_user(prefix=("prlimit", "--rtprio=10:10"))
+    assert checks["realtime"]["level"] == "ok" and "RLIMIT_RTPRIO 10" in checks["realtime"]["detail"], err

@@ -103,11 +103,20 @@ def test_compensation_reload_and_residual_logs_over_dds(tmp_path: Path, dds_doma
     assert cal["compensation"]["generation"] == 2 and cal["compensation"]["reloads"] == 1, cal
     assert cal["compensation"]["reload_errors"] == 1 and "oops" not in cal["compensation"]["action"]
     assert cal["compensation"]["action"] == {"angular.z": pytest.approx(STEER * 1.1)}
-    # The loop kept running through the reload: commands kept arriving at the loop rate (50 Hz), the policy's.
-    # (Bounds leave room for a loaded CI machine; a loop that stopped for the reload would miss them by far.)
-    gaps = np.diff([t for t, _, _ in during])
-    assert len(during) > 80 and gaps.max() < 0.25, gaps.max()
-    assert sum(v != 0.0 or w != 0.0 for _, v, w in during) >= 0.95 * len(during)
+    # The loop kept running through the reload: commands kept arriving (2.5 s at 50 Hz: 125).
+    assert len(during) > 80, len(during)
+    # And the reload did not delay or zero a tick. Gaps between receipts, or zero commands, in the window measure the
+    # machine: the receipts are stamped by this process (the robot), which a loaded machine holds back, and
+    # the robot then publishes late and the loop rightly zeroes for stale streams, reload or not. What a reload
+    # could do is hold the loop's thread (its interpreter lock): the loop measures its own tick gaps, and a hold
+    # longer than stall_timeout_s is a loop_stall on a tick between the one where the build began and the one after
+    # the swap; none may be there.
+    applied = int(cal["compensation"]["applied_at_tick"]["2"])
+    built_ticks = int(cal["compensation"]["last_build_ms"] / 20.0) + 1
+    near = [e for e in s["fault_events"]
+            if e["fault"] == "loop_stall" and applied - built_ticks - 1 <= e["tick"] <= applied + 1]
+    assert not near, (near, applied, cal["compensation"]["last_build_ms"])
+    assert 0 < cal["compensation"]["last_build_ms"] < 1000
     res = cal["residuals"]
     assert res["records"] > 200 and res["lost_records"] == 0 and res["errors"] == 0, res
     fields = res["statistics"]["fields"]

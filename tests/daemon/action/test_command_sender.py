@@ -61,15 +61,18 @@ def test_the_thread_runs_on_the_cpus_it_was_given() -> None:
 def test_close_sends_the_last_handed_command_then_stops() -> None:
     got: list[float] = []
     gate = threading.Event()
+    inside = threading.Event()
 
     def publish(c: np.ndarray) -> None:
-        gate.wait(2)
+        inside.set()
+        gate.wait(10)
         got.append(float(c[0]))
 
     s = CommandSender(publish)
     s.start()
     s.hand(np.full(6, 1.0))
-    time.sleep(0.05)  # the thread is inside publish(1.0), held by the gate
+    # Waited for, not slept on: on a loaded machine the thread may take longer than any fixed sleep to get there.
+    assert inside.wait(10), "the sender thread never called publish"  # inside publish(1.0), held by the gate
     assert s.lagging() is False  # the one in flight: not behind
     s.hand(np.full(6, 2.0))
     assert s.lagging() is True  # a command handed before the newest is still unsent
@@ -80,6 +83,14 @@ def test_close_sends_the_last_handed_command_then_stops() -> None:
 
 
 def test_a_stuck_sender_makes_the_loop_publish_zero_itself(tmp_path: Path, dds_domain: int) -> None:
+    """The commands are recorded by another process (bench/command_probe.py), where a robot's driver would be.
+
+    Not by a subscription on the daemon's own transport: Cyclone delivers to a reader in the writer's process
+    inside ``dds_write``, which cyclonedds-python calls with the interpreter lock held, and a delivery waits for
+    any listener of that reader still running. Two threads writing /cmd_vel (the stuck sender, the loop's own
+    zero) with the listener in this process deadlocked the test for good: one writer in ``dds_write`` holding the
+    interpreter lock, waiting for the listener the other writer's delivery was running, which waited for the lock.
+    """
     from edgepilot.daemon.config.profile import default_profile_path, load_profile
     from edgepilot.daemon.service import Daemon
     from edgepilot.daemon.transport.dds.participant import DdsTransport
@@ -95,31 +106,40 @@ def test_a_stuck_sender_makes_the_loop_publish_zero_itself(tmp_path: Path, dds_d
     p.write_text(yaml.safe_dump(d))
     profile = load_profile(p)
     profile = profile.model_copy(update={"transport": profile.transport.model_copy(update={"domain_id": dds_domain})})
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     load = subprocess.Popen([sys.executable, "-m", "bench.sensor_load", "--domain-id", str(dds_domain), "--duration", "30"],
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL)
-    transport = DdsTransport(dds_domain)
-    cmds: list[tuple[float, float, float]] = []
-    transport.subscribe("/cmd_vel", "geometry_msgs/msg/Twist", lambda m: cmds.append((time.monotonic(), m.linear.x, m.angular.z)))
-    daemon = Daemon(profile, transport, OnnxRuntimeBackend(profile.model_path), log=sys.stderr)
-    assert daemon.sender is not None
-    real = daemon.sender._publish
-    stuck = threading.Event()
-    stuck_at: list[float] = []
-
-    def publish(c: np.ndarray) -> None:
-        if daemon.policy_commands >= 50 and not stuck_at:
-            stuck_at.append(time.monotonic())
-            stuck.wait(1.5)  # a write that hangs for 1.5 s
-        real(c)
-
-    daemon.sender._publish = publish
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    recorded = tmp_path / "cmds.npz"
+    probe = subprocess.Popen([sys.executable, "-m", "bench.command_probe", "--domain-id", str(dds_domain), "--out",
+                              str(recorded)], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
     try:
-        summary = daemon.run(duration_s=5.0, install_signal_handlers=False)
+        assert probe.stdout is not None and probe.stdout.readline().startswith("ready"), "the command probe did not start"
+        transport = DdsTransport(dds_domain)
+        daemon = Daemon(profile, transport, OnnxRuntimeBackend(profile.model_path), log=sys.stderr)
+        assert daemon.sender is not None
+        real = daemon.sender._publish
+        stuck = threading.Event()
+        stuck_at: list[float] = []
+
+        def publish(c: np.ndarray) -> None:
+            if daemon.policy_commands >= 50 and not stuck_at:
+                stuck_at.append(time.time())  # the probe stamps receipts with the wall clock
+                stuck.wait(1.5)  # a write that hangs for 1.5 s
+            real(c)
+
+        daemon.sender._publish = publish
+        try:
+            summary = daemon.run(duration_s=5.0, install_signal_handlers=False)
+        finally:
+            stuck.set()
+            daemon.close()
     finally:
-        stuck.set()
-        daemon.close()
+        probe.terminate()
+        probe.wait(timeout=10)
         load.terminate()
         load.wait(timeout=10)
+    t_ns, vw = np.load(recorded)["t_ns"], np.load(recorded)["cmds"]
+    cmds = [(t / 1e9, vx, wz) for t, (vx, wz) in zip(t_ns.tolist(), vw.tolist())]
     assert stuck_at, "the policy never ran"
     events = [e for e in summary["fault_events"] if e["fault"] == "command_sender"]
     assert events, summary["fault_events"]
