@@ -125,6 +125,16 @@ class Daemon:
             # The rings and integrity words move into shared memory, written by a child process; this process
             # subscribes to nothing.
             self.ingest_process = IngestProcess(profile, self.ingests)
+        try:
+            self._build(profile, transport, backend, fault_injection)
+        except BaseException:
+            # A start that fails here (a model that does not fit the profile, a bad action stage) never reaches
+            # close(): its shared rings would stay in the runtime directory (megabytes with a camera).
+            if self.ingest_process is not None:
+                self.ingest_process.close()
+            raise
+
+    def _build(self, profile: Profile, transport: Transport, backend: InferenceBackend, fault_injection: bool) -> None:
         self.snapshots = {name: StreamSnapshot(ing) for name, ing in self.ingests.items()}
         self.odometry = WheelOdometry(profile.odometry.wheel_radius_m) if profile.odometry else None
         self.observation = ObservationBuilder(profile, self.snapshots, self.odometry)

@@ -21,10 +21,13 @@ tick (beyond what the transport's message building does).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgepilot.common.private_files import create_private
 
 from edgepilot.daemon.observation.joint_terms import PolicyState
 from edgepilot.daemon.config.joint_policy import JointActionConfig
@@ -136,7 +139,8 @@ class JointActionStage:
         if self.torques:
             return self.joints, self.config.message, None
         path = Path(str(heartbeat_path) + ".pose")
-        path.write_bytes(self.safe_pose.astype(np.float64).tobytes())
+        # Next to the heartbeat, in the private runtime directory: exclusive, 0600, no symlink followed.
+        os.close(create_private(path, self.safe_pose.astype(np.float64).tobytes()))
         self._pose_file = np.memmap(path, dtype=np.float64, mode="r+", shape=(self.n,))
         self._pose_path = path
         return self.joints, self.config.message, path

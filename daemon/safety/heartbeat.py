@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import mmap
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from edgepilot.common.private_files import create_private, private_dir, private_name
 
 # Slot indices in the int64 heartbeat array. Monotonic nanoseconds
 # (CLOCK_MONOTONIC is one clock for every process on the machine).
@@ -26,7 +27,7 @@ STATE_STOPPING = 2
 
 
 class Heartbeat:
-    """An int64[SLOTS] array in a file under /dev/shm (RAM), mapped by both processes.
+    """An int64[SLOTS] array in a file in the private runtime directory (RAM: /dev/shm or /run), mapped by both processes.
 
     A plain mmap'd file rather than multiprocessing.shared_memory: the
     latter's resource tracker unlinks the segment when *either* process exits,
@@ -36,9 +37,8 @@ class Heartbeat:
 
     def __init__(self, path: Path, create: bool) -> None:
         self.path = path
-        if create:
-            with open(path, "wb") as f:
-                f.write(b"\0" * (SLOTS * 8))
+        if create:  # exclusive, 0600, never through a symlink (common/private_files.py)
+            os.close(create_private(path, b"\0" * (SLOTS * 8)))
         with open(path, "r+b") as f:
             self._map = mmap.mmap(f.fileno(), SLOTS * 8)
         # A plain ndarray over the map, not np.memmap: memmap's Python-level __getitem__ costs microseconds on
@@ -47,10 +47,7 @@ class Heartbeat:
 
     @classmethod
     def create(cls) -> "Heartbeat":
-        base = Path("/dev/shm") if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK) else Path(tempfile.gettempdir())
-        fd, name = tempfile.mkstemp(prefix="edgepilot-heartbeat-", dir=base)
-        os.close(fd)
-        return cls(Path(name), create=True)
+        return cls(private_dir() / private_name("edgepilot-heartbeat-"), create=True)
 
     def unlink(self) -> None:
         try:

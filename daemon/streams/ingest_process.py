@@ -6,9 +6,10 @@ callback holds it (bench/loop_under_load.py measures it). With this mode the
 daemon's process keeps no subscription at all: a child process owns the
 DDS subscriptions and the ingests, and writes every sample into the same
 :class:`~.ring_buffer.RingBuffer` layout the loop reads, placed in one
-memory-mapped file under /dev/shm (a plain file, as in :mod:`.heartbeat`:
-``multiprocessing.shared_memory``'s resource tracker would unlink it when
-either process exits). The loop's side is unchanged: its stream snapshots
+memory-mapped file in the daemon's private runtime directory (a plain file,
+as in :mod:`.heartbeat`: ``multiprocessing.shared_memory``'s resource tracker
+would unlink it when either process exits; the directory, the exclusive
+creation and the modes are :mod:`edgepilot.common.private_files`'s). The loop's side is unchanged: its stream snapshots
 read those rings, and its integrity checks (:mod:`.stream_integrity`) read
 the words the child's checks write in the same file (the child drops and
 counts bad stamps, duplicates, reordering and floods, and notes value
@@ -63,13 +64,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Mapping
 
 import numpy as np
 
+from edgepilot.common.private_files import create_private, private_dir, private_name
 from edgepilot.daemon.streams.memory_fence import FenceUnavailable, cross_process_fence
 from edgepilot.daemon.streams.ring_buffer import RingBuffer
 from edgepilot.daemon.streams.integrity import SHARED_WORDS
@@ -120,10 +121,19 @@ class _SharedRings:
         integrity_at, errors_at, offsets, total = _layout(ingests)
         self.path = path
         if create:
+            # Exclusive, no symlink followed, 0600, in the private directory (common/private_files.py).
+            fd = create_private(path)
+            try:
+                os.ftruncate(fd, total)  # zero-filled: each RingBuffer writes its header on first use
+                self._mm = mmap.mmap(fd, total)
+            except BaseException:
+                os.close(fd)
+                path.unlink(missing_ok=True)
+                raise
+            os.close(fd)
+        else:
             with open(path, "r+b") as f:
-                os.ftruncate(f.fileno(), total)  # zero-filled: each RingBuffer writes its header on first use
-        with open(path, "r+b") as f:
-            self._mm = mmap.mmap(f.fileno(), total)
+                self._mm = mmap.mmap(f.fileno(), total)
         words = np.frombuffer(self._mm, np.int64, count=(_COUNTERS_OFFSET + 8 * _STREAM_WORDS * n) // 8)
         self.header = words[:8]
         self.counters = words[8:].reshape(n, _STREAM_WORDS)
@@ -252,10 +262,8 @@ class IngestProcess:
     def __init__(self, profile: Profile, ingests: Mapping[str, StreamIngest]) -> None:
         self.profile = profile
         self.ingests = ingests
-        base = Path("/dev/shm") if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK) else Path(tempfile.gettempdir())
-        fd, name = tempfile.mkstemp(prefix="edgepilot-ingest-", dir=base)
-        os.close(fd)
-        self.path = Path(name)
+        self.path = private_dir() / private_name("edgepilot-ingest-")
+        self.spec_path = self.path.with_name(self.path.name + ".profile.json")
         self.shared = _SharedRings(self.path, ingests, create=True)
         self.groups = ingest_groups(profile)
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -269,9 +277,11 @@ class IngestProcess:
 
     def start(self, timeout_s: float = 20.0) -> None:
         """Start the children and wait until every stream is subscribed; RuntimeError if one does not come up."""
-        spec = self.path.with_name(self.path.name + ".profile.json")
-        spec.write_text(json.dumps({"profile": self.profile.model_dump(mode="json"), "base_dir": str(self.profile.base_dir),
-                                    "parent_pid": os.getpid()}))
+        spec = self.spec_path
+        # The whole profile: private (0600), created exclusively, never through a planted symlink.
+        os.close(create_private(spec, json.dumps({"profile": self.profile.model_dump(mode="json"),
+                                                  "base_dir": str(self.profile.base_dir),
+                                                  "parent_pid": os.getpid()}).encode()))
         names = list(self.ingests)
         cpus = self.profile.realtime.ingest_cpus
         for streams, priority in self.groups:
@@ -323,7 +333,7 @@ class IngestProcess:
     def close(self) -> None:
         self.stop()
         self.shared.close()
-        for p in (self.path, self.path.with_name(self.path.name + ".profile.json")):
+        for p in (self.path, self.spec_path):
             p.unlink(missing_ok=True)
 
 

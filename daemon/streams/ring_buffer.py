@@ -4,7 +4,7 @@ Holds the latest sensor messages (a 64-float vector, a 48x64x3 uint8 image,
 ...) between the transport's callback thread (the one writer) and the control
 loop (a reader). Every bit of state lives in one flat byte buffer, so the same
 ring can sit in process memory or in a
-:class:`multiprocessing.shared_memory.SharedMemory` block with the writer and
+memory-mapped file (the ingest process's, see ingest_process.py: not ``multiprocessing.shared_memory``) with the writer and
 the readers in different processes.
 
 Buffer layout (all int64 little-endian words are 8-byte aligned; offsets in

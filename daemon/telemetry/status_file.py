@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgepilot.common.private_files import UnsafePathError, create_private, private_name
+
 STATUS_FILE_ENV = "EDGEPILOT_STATUS_FILE"
 DEFAULT_STATUS_FILE = Path("/run/edgepilot/status.json")
 FORMAT_VERSION = 1
@@ -66,7 +68,7 @@ class StatusWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        self._tmp = path.with_name(private_name(f".{path.name}.tmp"))
         self.boot_id = boot_id()
         self.errors = 0
         self.last_error = ""
@@ -76,7 +78,11 @@ class StatusWriter:
         doc = {"version": FORMAT_VERSION, "pid": os.getpid(), "boot_id": self.boot_id,
                "monotonic_s": time.monotonic(), "unix_time": time.time(), **data}
         try:
-            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            # The temporary name is unguessable and created exclusively (never a planted file or symlink, even where
+            # the status file's directory is shared); the rename then replaces the status file itself, never
+            # writing through it.
+            self._tmp.unlink(missing_ok=True)  # a previous write that failed midway
+            fd = create_private(self._tmp)
             with open(fd, "w") as f:
                 # Readable by any local user (health is no secret), whatever the service's UMask=0077 says.
                 os.fchmod(f.fileno(), 0o644)
@@ -84,9 +90,9 @@ class StatusWriter:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(self._tmp, self.path)
-        except OSError as err:
+        except (OSError, UnsafePathError) as err:
             self.errors += 1
-            self.last_error = f"{self.path}: {err.strerror or err}"
+            self.last_error = f"{self.path}: {getattr(err, 'strerror', None) or err}"
             return False
         return True
 

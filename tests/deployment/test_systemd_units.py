@@ -129,6 +129,9 @@ def test_unit_speaks_sd_notify_and_restarts_safely() -> None:
     assert one["User"] == ["edgepilot"] and one["Group"] == ["edgepilot"]
     for d in ("StateDirectory", "LogsDirectory", "ConfigurationDirectory", "RuntimeDirectory"):
         assert one[d] == ["edgepilot"], d
+    # The shared-memory files live there: nobody else may list or create names in it (common/private_files.py).
+    mode = int(values(UNIT, "RuntimeDirectoryMode")[0], 8)
+    assert mode & 0o066 == 0, oct(mode)
     assert int(one["TimeoutStopSec"][0].rstrip("s")) >= 10
     assert values(UNIT, "StartLimitIntervalSec", "Unit") and values(UNIT, "StartLimitBurst", "Unit")
     # The status file lands where `edgepilot status` looks by default ($RUNTIME_DIRECTORY/status.json).

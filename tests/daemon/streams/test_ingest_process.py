@@ -166,8 +166,7 @@ def test_integrity_words_and_drop_reasons_cross_the_shared_file(tmp_path: Path) 
     child_side = {n: make_ingest(n, c, None, profile) for n, c in profile.streams.items()}
     wall = [T]
     child_side["imu"].integrity.wall_clock = lambda: int(wall[0] * 1e9)  # type: ignore[union-attr]
-    path = tmp_path / "ingest"
-    path.touch()
+    path = tmp_path / "ingest"  # the creating side makes it (exclusively: common/private_files.py)
     daemon_file = _SharedRings(path, daemon_side, create=True)
     child_file = _SharedRings(path, child_side, create=False)
     ours, theirs = daemon_side["imu"].integrity, child_side["imu"].integrity
@@ -244,3 +243,47 @@ def test_integrity_faults_are_raised_by_the_loop_with_the_default_ingest_process
     drops = imu["duplicates"] + imu["reordered"] + imu["stamp_rejected"]
     assert imu["received"] > 500 and imu["dropped"] == drops, imu
     assert imu["last_error"], imu
+
+
+def _runtime_dir(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    return run
+
+
+def test_the_ingest_files_are_private_and_a_planted_spec_symlink_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """The profile copy the children read was written with write_text, through whatever symlink sat at its name."""
+    from edgepilot.common.private_files import UnsafePathError
+    from edgepilot.daemon.streams.ingest_process import IngestProcess
+
+    run = _runtime_dir(tmp_path)
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(run))
+    profile = parse_profile(_profile_data())
+    ingests = {n: make_ingest(n, c, None, profile) for n, c in profile.streams.items()}
+    ip = IngestProcess(profile, ingests)
+    target = tmp_path / "root-owned.conf"
+    target.write_text("precious\n")
+    try:
+        assert ip.path.parent == run and (ip.path.stat().st_mode & 0o777) == 0o600
+        ip.spec_path.symlink_to(target)
+        with pytest.raises(UnsafePathError, match="already exists and was not created by this process"):
+            ip.start(timeout_s=5)
+        assert not ip.procs  # refused before any child was started
+        assert target.read_text() == "precious\n"
+    finally:
+        ip.close()
+    assert not ip.path.exists() and target.read_text() == "precious\n"
+
+
+def test_a_start_that_fails_leaves_no_shared_file(tmp_path: Path, dds_domain: int) -> None:
+    """A model that does not fit the profile fails the start after the rings were made (exit 2); they used to stay."""
+    run = _runtime_dir(tmp_path)
+    d = _profile_data()
+    d["engine"]["model"] = str(REPO / "examples" / "quadruped" / "stand_policy.onnx")  # another robot's inputs
+    p = tmp_path / "profile.yaml"
+    p.write_text(yaml.safe_dump(d))
+    r = subprocess.run([sys.executable, "-m", "edgepilot", "run", "--config", str(p), "--domain-id", str(dds_domain),
+                        "--duration", "1"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "RUNTIME_DIRECTORY": str(run)})
+    assert r.returncode == 2 and "does not fit" in r.stderr, r.stderr[-2000:]
+    assert sorted(os.listdir(run)) == [], "left behind after a failed start"
