@@ -453,6 +453,18 @@ class Profile(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _topics_do_not_clash(self) -> "Profile":
+        # The daemon's process publishes these; reading one of them with a listener there deadlocks Cyclone DDS
+        # once another node publishes it too (daemon/transport/dds/topic_guard.py).
+        outputs = {self.action.topic: "action.topic", "/diagnostics": "the diagnostics output"}
+        for name, s in self.streams.items():
+            if s.topic in outputs:
+                raise ValueError(f"streams.{name}.topic={s.topic!r} is also {outputs[s.topic]}, which the daemon "
+                                 "publishes: a stream must not read a topic the daemon writes (it would hear its own "
+                                 "commands, and Cyclone DDS deadlocks when another node publishes it too); rename one")
+        return self
+
+    @model_validator(mode="after")
     def _cross_references(self) -> "Profile":
         streams = self.streams
         for i, term in enumerate(self.observation.terms):

@@ -23,7 +23,9 @@ Threading: callbacks run on Cyclone's threads (the receive thread for remote
 publishers; for a publisher in the same process, the publishing thread,
 inside ``publish``). A callback must be quick, must not publish and must not
 call :meth:`DdsTransport.close` (Cyclone may deadlock: ``close`` waits for
-running callbacks to finish). An exception a callback raises is caught and
+running callbacks to finish). One transport never both subscribes to and
+publishes on one topic (:class:`~.topic_guard.TopicClash`): with a remote
+writer on that topic, Cyclone deadlocks (see :mod:`.topic_guard`). An exception a callback raises is caught and
 counted in :attr:`DdsTransport.callback_errors`; a sample that does not
 decode is dropped and counted in :attr:`DdsTransport.decode_errors`; neither
 stops delivery.
@@ -50,6 +52,7 @@ from cyclonedds.util import duration
 from edgepilot.daemon.timing.realtime import set_fifo
 from edgepilot.daemon.transport import outputs, ros_msgs
 from edgepilot.daemon.transport.base import MessageCallback
+from edgepilot.daemon.transport.dds.topic_guard import TopicClash, TopicGuard
 
 try:  # the raw take: bytes + sample info, so one undecodable sample costs only itself
     from cyclonedds._clayer import ddspy_take as _ddspy_take
@@ -60,7 +63,8 @@ try:  # the raw write: CDR bytes in, used by the Twist publisher on the control 
 except ImportError:  # pragma: no cover - other cyclonedds builds: DataWriter.write with an IDL sample
     _ddspy_write = None
 
-__all__ = ["DdsTransport", "DdsPublisher", "DdsTwistPublisher", "TransportClosed", "SENSOR_QOS", "DEFAULT_QOS"]
+__all__ = ["DdsTransport", "DdsPublisher", "DdsTwistPublisher", "TransportClosed", "TopicClash", "SENSOR_QOS",
+           "DEFAULT_QOS"]
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +289,7 @@ class DdsTransport:
         self._subscriptions: list[_Subscription] = []
         self._readers: list[DataReader] = []
         self._writers: list[tuple[DataWriter, bool]] = []
+        self._guard = TopicGuard()  # no listener on a topic this participant writes (topic_guard.py)
 
     # --- Transport protocol ----------------------------------------------
 
@@ -303,8 +308,13 @@ class DdsTransport:
         with self._lock:
             self._check_open()
             t = self._topic(topic, cls)
-            reader = DataReader(self._participant, t, qos=DEFAULT_QOS if reliable else SENSOR_QOS,
-                                listener=Listener(on_data_available=sub.on_data_available))
+            self._guard.claim_reader(t.name)
+            try:
+                reader = DataReader(self._participant, t, qos=DEFAULT_QOS if reliable else SENSOR_QOS,
+                                    listener=Listener(on_data_available=sub.on_data_available))
+            except BaseException:
+                self._guard.release(t.name, reader=True)
+                raise
             sub.reader = reader
             self._subscriptions.append(sub)
             self._readers.append(reader)
@@ -386,6 +396,7 @@ class DdsTransport:
             self._readers.clear()
             self._writers.clear()
             self._topics.clear()
+            self._guard.clear()
 
     # --- extras ------------------------------------------------------------
 
@@ -417,7 +428,13 @@ class DdsTransport:
     def _writer(self, ros_topic: str, cls: type, reliable: bool) -> DataWriter:
         with self._lock:
             self._check_open()
-            writer = DataWriter(self._participant, self._topic(ros_topic, cls), qos=DEFAULT_QOS if reliable else SENSOR_QOS)
+            t = self._topic(ros_topic, cls)
+            self._guard.claim_writer(t.name)
+            try:
+                writer = DataWriter(self._participant, t, qos=DEFAULT_QOS if reliable else SENSOR_QOS)
+            except BaseException:
+                self._guard.release(t.name, reader=False)
+                raise
             self._writers.append((writer, reliable))
             return writer
 

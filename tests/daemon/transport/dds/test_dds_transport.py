@@ -50,6 +50,15 @@ def transport(dds_domain: int):  # type: ignore[no-untyped-def]
     t.close()
 
 
+@pytest.fixture
+def peer(dds_domain: int):  # type: ignore[no-untyped-def]
+    """A second participant that publishes to ``transport``: one participant may not both subscribe to and publish
+    a topic (daemon/transport/dds/topic_guard.py)."""
+    t = DdsTransport(dds_domain)
+    yield t
+    t.close()
+
+
 def publish_until_received(publish: Callable[[], None], inbox: Inbox, timeout: float = DISCOVERY_TIMEOUT_S) -> None:
     """Publish repeatedly until the first message arrives: discovery without fixed sleeps."""
     deadline = time.monotonic() + timeout
@@ -60,12 +69,12 @@ def publish_until_received(publish: Callable[[], None], inbox: Inbox, timeout: f
     raise AssertionError(f"nothing received within {timeout} s")
 
 
-def test_twist_and_joint_state_roundtrip_in_one_process(transport: DdsTransport) -> None:
+def test_twist_and_joint_state_roundtrip_in_one_process(transport: DdsTransport, peer: DdsTransport) -> None:
     twists, joints = Inbox(), Inbox()
     transport.subscribe("/cmd_vel", "geometry_msgs/msg/Twist", twists)
     transport.subscribe("/joint_states", "sensor_msgs/msg/JointState", joints)
 
-    cmd = transport.twist_publisher("/cmd_vel")
+    cmd = peer.twist_publisher("/cmd_vel")
     assert cmd.wait_for_subscribers(1, timeout=DISCOVERY_TIMEOUT_S)
     command = np.array([0.5, -0.25, 0.0, 0.0, 0.125, -1.5])
     cmd.publish(command)
@@ -76,7 +85,7 @@ def test_twist_and_joint_state_roundtrip_in_one_process(transport: DdsTransport)
     with pytest.raises(ValueError):
         cmd.publish(np.zeros(5))
 
-    pub = transport.publisher("/joint_states", "sensor_msgs/msg/JointState", reliable=False)
+    pub = peer.publisher("/joint_states", "sensor_msgs/msg/JointState", reliable=False)
     assert pub.wait_for_subscribers(1, timeout=DISCOVERY_TIMEOUT_S)
     sent = m.JointState(header=m.Header(stamp=m.Time(sec=12, nanosec=345), frame_id="base_link"),
                         name=["left_wheel", "right_wheel"], position=np.array([1.5, -2.5]), velocity=[0.25, 0.75])
@@ -89,12 +98,12 @@ def test_twist_and_joint_state_roundtrip_in_one_process(transport: DdsTransport)
         pub.publish(m.Twist())
 
 
-def test_image_and_imu_roundtrip(transport: DdsTransport) -> None:
+def test_image_and_imu_roundtrip(transport: DdsTransport, peer: DdsTransport) -> None:
     images, imus = Inbox(), Inbox()
     transport.subscribe("/camera/image_raw", "sensor_msgs/msg/Image", images)
     transport.subscribe("/imu/data", "sensor_msgs/msg/Imu", imus)
-    cam = transport.publisher("/camera/image_raw", "sensor_msgs/msg/Image", reliable=False)
-    imu = transport.publisher("/imu/data", m.Imu, reliable=False)
+    cam = peer.publisher("/camera/image_raw", "sensor_msgs/msg/Image", reliable=False)
+    imu = peer.publisher("/imu/data", m.Imu, reliable=False)
     frame = np.random.default_rng(1).integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
     publish_until_received(lambda: cam.publish(m.Image(height=48, width=64, encoding="rgb8", step=192, data=frame)), images)
     got = images.msgs[0]
@@ -156,7 +165,7 @@ def test_joint_states_from_another_process(transport: DdsTransport, dds_domain: 
     assert transport.decode_errors == 0 and transport.callback_errors == 0
 
 
-def test_raising_callback_does_not_stop_delivery(transport: DdsTransport) -> None:
+def test_raising_callback_does_not_stop_delivery(transport: DdsTransport, peer: DdsTransport) -> None:
     inbox = Inbox()
 
     def flaky(msg: m.String) -> None:
@@ -165,7 +174,7 @@ def test_raising_callback_does_not_stop_delivery(transport: DdsTransport) -> Non
             raise RuntimeError("callback failure")
 
     transport.subscribe("/chatter", "std_msgs/msg/String", flaky)  # reliable, ROS default QoS
-    pub = transport.publisher("/chatter", "std_msgs/msg/String", reliable=True)
+    pub = peer.publisher("/chatter", "std_msgs/msg/String", reliable=True)
     assert pub.wait_for_subscribers(1, timeout=DISCOVERY_TIMEOUT_S)
     publish_until_received(lambda: pub.publish(m.String(data="boom-0")), inbox)
     errors_before = transport.callback_errors
@@ -178,7 +187,7 @@ def test_raising_callback_does_not_stop_delivery(transport: DdsTransport) -> Non
     assert "callback failure" in transport.last_error
 
 
-def test_undecodable_sample_is_dropped_and_counted(transport: DdsTransport, dds_domain: int) -> None:
+def test_undecodable_sample_is_dropped_and_counted(transport: DdsTransport, peer: DdsTransport, dds_domain: int) -> None:
     """A buggy publisher: the type and layout of Image, but an encoding string that is not UTF-8.
 
     (Cyclone itself rejects structurally broken CDR, e.g. a length field
@@ -231,17 +240,17 @@ def test_undecodable_sample_is_dropped_and_counted(transport: DdsTransport, dds_
         assert "UnicodeDecodeError" in transport.last_error
         assert inbox.msgs == []
         # Still delivering: a good image from a good publisher arrives afterwards.
-        cam = transport.publisher("/camera/image_raw", "sensor_msgs/msg/Image", reliable=False)
+        cam = peer.publisher("/camera/image_raw", "sensor_msgs/msg/Image", reliable=False)
         publish_until_received(lambda: cam.publish(m.Image(height=1, width=1, encoding="rgb8", step=3, data=b"xyz")), inbox)
         assert inbox.msgs[0].data == b"xyz"
     finally:
         dp.__del__()
 
 
-def test_close_is_idempotent(dds_domain: int) -> None:
+def test_close_is_idempotent(dds_domain: int, peer: DdsTransport) -> None:
     t = DdsTransport(dds_domain)
     inbox = Inbox()
-    t.subscribe("/cmd_vel", "geometry_msgs/msg/Twist", inbox)
+    peer.subscribe("/cmd_vel", "geometry_msgs/msg/Twist", inbox)
     pub = t.twist_publisher("/cmd_vel")
     assert pub.wait_for_subscribers(1, timeout=DISCOVERY_TIMEOUT_S)
     pub.publish(np.zeros(6))
