@@ -30,7 +30,7 @@ from edgepilot.daemon.safety.stall_supervisor import StallSupervisorProcess
 from edgepilot.daemon.safety.supervisor_liveness import SupervisorLiveness
 from edgepilot.daemon.telemetry.status_file import StatusWriter
 from edgepilot.daemon.telemetry.diagnostics import DIAGNOSTICS_TOPIC, DiagnosticsReporter
-from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
+from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest, subscribe_stream
 from edgepilot.daemon.transport.base import Transport
 from edgepilot.daemon.transport.outputs import command_publisher, diagnostics_publisher
 from edgepilot.daemon.safety.watchdog import Watchdog
@@ -212,8 +212,7 @@ class Daemon:
         for name, ingest in self.ingests.items():
             if self.ingest_process is not None:
                 break  # the ingest process subscribes (ingest.mode=process)
-            cfg = profile.streams[name]
-            transport.subscribe(cfg.topic, cfg.type, ingest.on_message, reliable=None if cfg.qos is None else cfg.qos == "reliable")
+            subscribe_stream(transport, profile.streams[name], ingest)
         self.diagnostics = DiagnosticsReporter(self, diagnostics_publisher(transport, DIAGNOSTICS_TOPIC))
         self.heartbeat: hb.Heartbeat | None = None
         self.supervisor: StallSupervisorProcess | None = None

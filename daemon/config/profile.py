@@ -98,6 +98,13 @@ class StreamConfig(StrictModel):
         "a babbling driver, two publishers on one topic. "
         "Above rate_hz (about twice it). Default: off.")
 
+    max_publishers: int | None = Field(
+        default=1, ge=1, le=64, description="Most DDS writers the stream's topic may have at once: more is a fault "
+        "(second_publisher:<stream>), since two drivers (or a bag played beside the robot, or another user's node) "
+        "interleave conflicting data that no other check can tell apart. null: any number. dds transport only "
+        "(publication matched count of the stream's reader). A driver that dies without unregistering counts until "
+        "its DDS lease expires (Cyclone: 10 s) if it restarts sooner. Default: 1.")
+
     @field_validator("topic")
     @classmethod
     def _topic_is_absolute(cls, v: str) -> str:

@@ -18,7 +18,7 @@ GLOBAL_FAULTS = ("loop_stall", "nonfinite_observation", "nonfinite_action", "inf
                  "command_sender")
 # Index k of a stream's fault ids is kind k. frozen, out_of_range, stamp and rate come from the checks a profile
 # turns on per stream (daemon/streams/integrity.py).
-STREAM_FAULT_KINDS = ("missing", "stale", "nonfinite", "frozen", "out_of_range", "stamp", "rate")
+STREAM_FAULT_KINDS = ("missing", "stale", "nonfinite", "frozen", "out_of_range", "stamp", "rate", "second_publisher")
 
 
 @dataclass

@@ -109,6 +109,11 @@ class StreamIngest:
             self.dropped += 1
             self.last_error = f"{type(err).__name__}: {err}"
 
+    def on_publishers(self, count: int) -> None:
+        """Transport callback: the topic now has ``count`` matched writers (``max_publishers``)."""
+        if self.integrity is not None:
+            self.integrity.publishers_changed(count)
+
     def _ingest(self, msg: Any) -> None:
         raise NotImplementedError
 
@@ -368,6 +373,17 @@ def fields_read(profile: Profile, stream: str) -> frozenset[str]:
         if o.imu_stream == stream:
             reads.add("angular_velocity")
     return frozenset(reads)
+
+
+def subscribe_stream(transport: Any, config: StreamConfig, ingest: StreamIngest) -> None:
+    """Subscribe ``ingest`` to its topic on ``transport``, with the publisher count where the transport reports one
+    (``reports_publishers``: the DDS transport)."""
+    reliable = None if config.qos is None else config.qos == "reliable"
+    if getattr(transport, "reports_publishers", False):
+        transport.subscribe(config.topic, config.type, ingest.on_message, reliable=reliable,
+                            on_publishers=ingest.on_publishers)
+    else:
+        transport.subscribe(config.topic, config.type, ingest.on_message, reliable=reliable)
 
 
 def make_ingest(name: str, config: StreamConfig, clock: Clock | None = None, profile: Profile | None = None) -> StreamIngest:

@@ -368,7 +368,7 @@ def child_main(shm_path: str, spec_path: str, streams: list[str] | None = None, 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the daemon, which stops this process itself
     from edgepilot.daemon.config.profile import Profile
-    from edgepilot.daemon.streams.ingest import make_ingest
+    from edgepilot.daemon.streams.ingest import make_ingest, subscribe_stream
     from edgepilot.daemon.transport.dds.participant import DdsTransport
 
     spec = json.loads(Path(spec_path).read_text())
@@ -384,9 +384,7 @@ def child_main(shm_path: str, spec_path: str, streams: list[str] | None = None, 
     transport = DdsTransport(profile.transport.domain_id)
     for k in mine:
         name = names[k]
-        cfg = profile.streams[name]
-        transport.subscribe(cfg.topic, cfg.type, ingests[name].on_message,
-                            reliable=None if cfg.qos is None else cfg.qos == "reliable")
+        subscribe_stream(transport, profile.streams[name], ingests[name])
     counters = shared.counters
     for k in mine:
         counters[k, _READY] = ready

@@ -35,6 +35,14 @@ What the daemon does for each, on a robot that can hurt someone:
   never a wheel encoder at rest).
 * out of range (``value_range``): the tick's sample has a value outside its
   field's [low, high]: ``out_of_range:<stream>``.
+* publishers (``max_publishers``, default 1, on unlike the others): more DDS
+  writers matched with the stream's reader than that is
+  ``second_publisher:<stream>`` while they last. Two publishers with valid
+  but conflicting data pass every other check (a rate check only sees it if
+  both publish fast enough). The transport reports the count on its thread
+  (a subscription-matched listener: discovery, not data, so a second
+  publisher is seen even before it sends a sample); transports that cannot
+  (replay, rclpy) report nothing and the check never fires.
 
 Two halves, two threads. :meth:`StreamIntegrity.admit` runs on the
 transport's thread for every message, before it is decoded, and
@@ -85,6 +93,7 @@ FROZEN = STREAM_FAULT_KINDS.index("frozen")
 OUT_OF_RANGE = STREAM_FAULT_KINDS.index("out_of_range")
 STAMP = STREAM_FAULT_KINDS.index("stamp")
 RATE = STREAM_FAULT_KINDS.index("rate")
+SECOND_PUBLISHER = STREAM_FAULT_KINDS.index("second_publisher")
 
 #: Where each ``value_range`` field lives in a stream's sample (see :mod:`.streams` for the layouts).
 SAMPLE_FIELDS: dict[str, dict[str, Any]] = {
@@ -99,9 +108,9 @@ RATE_WINDOW_MIN_S = 0.1
 RATE_WINDOW_PERIODS = 5
 
 #: Words of :attr:`StreamIntegrity.shared`: receipt times (monotonic ns, -1: never) of the last value change,
-#: stamp rejection and rate excess, then the four drop/excess counters.
-CHANGED_NS, STAMP_REJECT_NS, RATE_EXCESS_NS, DUPLICATES, REORDERED, STAMP_REJECTED, RATE_EXCEEDED = range(7)
-#: Seven words used, eight allocated: one 64-byte cache line per stream in the shared file.
+#: stamp rejection and rate excess, then the four drop/excess counters, then the topic's matched publishers.
+CHANGED_NS, STAMP_REJECT_NS, RATE_EXCESS_NS, DUPLICATES, REORDERED, STAMP_REJECTED, RATE_EXCEEDED, PUBLISHERS = range(8)
+#: Eight words: one 64-byte cache line per stream in the shared file.
 SHARED_WORDS = 8
 COUNTER_WORDS = {"duplicates": DUPLICATES, "reordered": REORDERED, "stamp_rejected": STAMP_REJECTED,
                  "rate_exceeded": RATE_EXCEEDED}
@@ -121,7 +130,7 @@ def rate_window_s(config: StreamConfig) -> float:
 
 def integrity_configured(config: StreamConfig) -> bool:
     return bool(config.value_range or config.max_identical_s or config.max_stamp_skew_s
-                or config.reject_out_of_order or config.max_rate_hz)
+                or config.reject_out_of_order or config.max_rate_hz or config.max_publishers)
 
 
 def _word(index: int, doc: str) -> Any:
@@ -168,6 +177,7 @@ class StreamIntegrity:
         # Loop-thread state, bound to the snapshot's sample on the first check.
         self._bound: np.ndarray | None = None
         self._has_ranges = bool(config.value_range)
+        self._max_publishers = config.max_publishers or 0
         self._ranges: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def bind_shared(self, words: np.ndarray, initialise: bool) -> None:
@@ -192,6 +202,7 @@ class StreamIntegrity:
     reordered = _word(REORDERED, "messages dropped: header stamp before the last accepted one")
     stamp_rejected = _word(STAMP_REJECTED, "messages dropped: header stamp too far from the receipt time")
     rate_exceeded = _word(RATE_EXCEEDED, "admissions that came faster than max_rate_hz")
+    publishers = _word(PUBLISHERS, "DDS writers matched with the stream's reader, as the transport last reported")
 
     # ------------------------------------------------------------------ transport thread
 
@@ -238,6 +249,10 @@ class StreamIntegrity:
                 return False
             self._last_header_ns = stamp
         return True
+
+    def publishers_changed(self, count: int) -> None:
+        """The transport's thread: the topic now has ``count`` matched writers."""
+        self._words[PUBLISHERS] = count
 
     def accepted(self, ring: Any) -> None:
         """After a message was stored in ``ring``: note when the stream's values last changed."""
@@ -302,6 +317,9 @@ class StreamIntegrity:
         t = words[RATE_EXCESS_NS]
         if t >= 0 and now_ns - t <= self._rate_window_ns:
             raise_fault(ids[RATE])
+            faulted = True
+        if self._max_publishers and words[PUBLISHERS] > self._max_publishers:
+            raise_fault(ids[SECOND_PUBLISHER])
             faulted = True
         return faulted
 

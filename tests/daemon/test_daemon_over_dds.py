@@ -372,3 +372,56 @@ def test_daemon_killed_zeroes_within_two_ticks(tmp_path: Path, dds_domain: int) 
         stop_daemon(proc)
         rig.close()
     print(f"daemon SIGKILL: zero after {r['delay_s'] * 1e3:.1f} ms")
+
+
+SECOND_IMU_PUBLISHER = """
+import signal, sys, time
+from edgepilot.daemon.transport import ros_msgs as m
+from edgepilot.daemon.transport.dds.participant import DdsTransport
+t = DdsTransport(int(sys.argv[1]))
+pub = t.publisher("/imu/data", "sensor_msgs/msg/Imu", reliable=False)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # leave cleanly: the writer is unmatched at once
+print("ready", time.monotonic(), flush=True)
+try:
+    while True:  # valid data, so that nothing but the publisher count can tell it from the robot's IMU
+        now = time.time_ns()
+        pub.publish(m.Imu(header=m.Header(stamp=m.Time(sec=now // 10**9, nanosec=now % 10**9), frame_id="imu_link"),
+                          orientation=m.Quaternion(w=1.0), linear_acceleration=m.Vector3(z=9.81)))
+        time.sleep(0.005)
+finally:
+    t.close()
+"""
+
+
+def test_a_second_publisher_on_an_input_topic_zeroes_until_it_leaves(tmp_path: Path, dds_domain: int) -> None:
+    """Another process starts publishing /imu/data beside the robot (another driver, a bag, another user's node):
+    the daemon (default ingest process, default max_publishers: 1) zeroes and reports second_publisher:imu; once it
+    is gone, commands resume. Timed from the moment the second writer exists to the first zero command."""
+    rig = Rig(dds_domain)
+    status = tmp_path / "status.json"
+    proc = subprocess.Popen([sys.executable, "-m", "edgepilot", "run", "--config", str(write_profile(tmp_path)),
+                             "--domain-id", str(dds_domain), "--status-file", str(status)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = None
+    try:
+        rig.wait_driving(0.0, timeout=20.0)
+        second = subprocess.Popen([sys.executable, "-c", SECOND_IMU_PUBLISHER, str(dds_domain)], stdout=subprocess.PIPE,
+                                  text=True)
+        assert second.stdout is not None
+        word, t_second = second.stdout.readline().split()
+        assert word == "ready"
+        r = check_fault(rig, float(t_second), allowed_s=0.5)  # discovery on loopback, then at most two ticks
+        rig.wait_for(lambda: status.exists() and "second_publisher:imu" in json.loads(status.read_text())["faults"],
+                     3.0, "second_publisher:imu in the status file")
+        second.terminate()  # a node that leaves; one that is killed counts until its DDS lease expires (10 s)
+        second.wait(timeout=10)
+        t_gone = time.monotonic()
+        back = recover(rig, t_gone)
+        print(f"second publisher on /imu/data: zero {r['delay_s'] * 1e3:.1f} ms after it appeared; "
+              f"driving again {back * 1e3:.0f} ms after it was killed")
+    finally:
+        if second is not None and second.poll() is None:
+            second.kill()
+            second.wait()
+        stop_daemon(proc)
+        rig.close()

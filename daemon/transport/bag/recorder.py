@@ -178,7 +178,9 @@ class RecordingTransport:
         self.recorder = recorder
         self.loop_clock = getattr(inner, "loop_clock", None)
 
-    def subscribe(self, topic: str, msg_type: str, callback: MessageCallback, *, reliable: bool | None = None) -> None:
+    def subscribe(self, topic: str, msg_type: str, callback: MessageCallback, *, reliable: bool | None = None,
+                  **extra: Any) -> None:
+        """``extra``: what the inner transport's subscribe takes beyond the protocol (DDS: ``on_publishers``)."""
         record = self.recorder.record
         now = self.inner.ros_time_ns
         typ = normalise_type(msg_type)
@@ -187,7 +189,7 @@ class RecordingTransport:
             record(topic, typ, msg, now())
             callback(msg)
 
-        self.inner.subscribe(topic, msg_type, recorded, reliable=reliable)
+        self.inner.subscribe(topic, msg_type, recorded, reliable=reliable, **extra)
 
     def publisher(self, topic: str, msg_type: str, reliable: bool = True) -> _RecordingPublisher:
         return _RecordingPublisher(self.inner.publisher(topic, msg_type, reliable=reliable), self.recorder, topic,

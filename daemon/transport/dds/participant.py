@@ -39,7 +39,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from cyclonedds.core import DDSException, InstanceState, Listener, Qos, Policy, SampleState, ViewState
@@ -229,6 +229,15 @@ class _Subscription:
         except BaseException as err:  # noqa: BLE001 - never let anything into Cyclone's thread
             self.transport._count_decode_error(self.topic, err)
 
+    def on_matched(self, report: Callable[[int], None]) -> Callable[[Any, Any], None]:
+        """A subscription-matched listener that reports the current count of matched writers."""
+        def matched(_reader: Any, status: Any) -> None:
+            try:  # Cyclone's thread: nothing may escape
+                report(int(status.current_count))
+            except BaseException as err:  # noqa: BLE001
+                self.transport._count_callback_error(self.topic, err)
+        return matched
+
     def _drain(self, reader: DataReader) -> None:
         deserialize = self.msg_type.deserialize  # type: ignore[attr-defined]
         while not self.transport.closed:
@@ -293,13 +302,18 @@ class DdsTransport:
 
     # --- Transport protocol ----------------------------------------------
 
+    #: subscribe() takes on_publishers (daemon/streams/ingest.py: subscribe_stream).
+    reports_publishers = True
+
     def subscribe(self, topic: str, msg_type: str | type, callback: MessageCallback, *,
-                  reliable: bool | None = None) -> None:
+                  reliable: bool | None = None, on_publishers: Callable[[int], None] | None = None) -> None:
         """Call ``callback(msg)`` for every message on ``topic`` (ROS name), from Cyclone's thread.
 
         ``msg_type`` is a ROS type name (``"sensor_msgs/msg/Imu"``) or a class
         of :mod:`.ros_msgs`. QoS: sensor data (best effort) for
         ``sensor_msgs/*``, ROS default (reliable) otherwise, unless ``reliable`` says.
+        ``on_publishers(count)``: called with the number of writers matched with the reader whenever it changes
+        (a subscription-matched listener, on Cyclone's thread) and once after subscribing.
         """
         cls = ros_msgs.resolve_type(msg_type)
         if reliable is None:
@@ -310,8 +324,10 @@ class DdsTransport:
             t = self._topic(topic, cls)
             self._guard.claim_reader(t.name)
             try:
-                reader = DataReader(self._participant, t, qos=DEFAULT_QOS if reliable else SENSOR_QOS,
-                                    listener=Listener(on_data_available=sub.on_data_available))
+                listener = Listener(on_data_available=sub.on_data_available)
+                if on_publishers is not None:
+                    listener.set_on_subscription_matched(sub.on_matched(on_publishers))
+                reader = DataReader(self._participant, t, qos=DEFAULT_QOS if reliable else SENSOR_QOS, listener=listener)
             except BaseException:
                 self._guard.release(t.name, reader=True)
                 raise
@@ -320,6 +336,8 @@ class DdsTransport:
             self._readers.append(reader)
         # Samples that arrived before sub.reader was set were not taken; take them now.
         sub.on_data_available(reader)
+        if on_publishers is not None:  # writers matched before the listener was attached
+            sub.on_matched(on_publishers)(reader, reader.get_subscription_matched_status())
 
     def twist_publisher(self, topic: str, *, stamped: bool = False, frame_id: str = "base_link") -> Any:
         """geometry_msgs/Twist (or TwistStamped, stamped with wall-clock ROS time) on ``topic``: reliable, keep last 10."""

@@ -57,10 +57,34 @@ def test_config_errors_name_the_field_and_the_fix(base: dict, stream: str, field
         assert part in msg, (part, msg)
 
 
-def test_limits_are_off_by_default(base: dict) -> None:
+def test_limits_are_off_by_default_but_the_publisher_count(base: dict) -> None:
     profile = parse_profile(base, base_dir=default_profile_path().parent)
     for name, cfg in profile.streams.items():
+        assert cfg.max_publishers == 1, name  # a second publisher is a fault unless the profile says otherwise
+        integrity = make_ingest(name, cfg).integrity
+        assert integrity is not None and integrity.counters() == dict.fromkeys(
+            ("duplicates", "reordered", "stamp_rejected", "rate_exceeded"), 0), name
+        cfg = cfg.model_copy(update={"max_publishers": None})
         assert make_ingest(name, cfg).integrity is None, name
+
+
+def test_a_second_publisher_faults_while_it_lasts() -> None:
+    c = Clocks()
+    t = Tick(imu_config(), c)
+    t.send(1.0)
+    assert t.faults() == []  # no count reported (a transport that cannot): never a fault
+    t.ingest.on_publishers(1)
+    assert t.faults() == []
+    t.ingest.on_publishers(2)
+    assert t.faults() == ["second_publisher:imu"]
+    t.ingest.on_publishers(1)
+    assert t.faults() == []
+    allowed = Tick(imu_config(max_publishers=2), c)
+    allowed.send(1.0)
+    allowed.ingest.on_publishers(2)
+    assert allowed.faults() == []
+    allowed.ingest.on_publishers(3)
+    assert allowed.faults() == ["second_publisher:imu"]
 
 
 def imu_config(**limits: object) -> StreamConfig:
@@ -248,7 +272,7 @@ def test_rate_fault_holds_one_window() -> None:
 def test_every_stream_fault_name_exists() -> None:
     wd = Watchdog(["imu"], recovery_ticks=1, t0_ns=0, log=NS(write=lambda s: None, flush=lambda: None))
     assert len(wd.stream_fault_ids["imu"]) == len(STREAM_FAULT_KINDS)
-    for kind in ("frozen", "out_of_range", "stamp", "rate"):
+    for kind in ("frozen", "out_of_range", "stamp", "rate", "second_publisher"):
         wd.begin_tick()
         wd.raise_fault(wd.id_of(f"{kind}:imu"))
         assert wd.end_tick(0, 0) is False
