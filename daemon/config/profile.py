@@ -25,6 +25,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError,
 from edgepilot.calibration.residuals_config import ResidualsConfig
 
 from edgepilot.daemon.config.base import ScaledTermBase, StrictModel
+from edgepilot.daemon.config.dds_security import DdsSecurityConfig
 from edgepilot.daemon.config.joint_policy import (BaseAngularVelocityTerm, GaitPhaseTerm, JointActionConfig, JointPositionRelativeTerm,
                                   JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm, VelocityCommandTerm,
                                   LEGGED_TERMS, check_joint_policy, legged_term_size)
@@ -353,11 +354,17 @@ class TransportConfig(StrictModel):
     bag: str = Field(default="", description="replay only: rosbag2 recording (.mcap, .db3 or bag folder).")
     replay_rate: float = Field(default=0.0, ge=0, le=1000, description="replay only: speed factor; 0 = as fast as possible.")
     record: str = Field(default="", description="Record received and published messages to this .mcap file (empty: off).")
+    security: DdsSecurityConfig | None = Field(
+        default=None, description="dds only: DDS Security files (daemon/config/dds_security.py); off: any process on "
+        "the domain may publish the daemon's inputs and /cmd_vel.")
 
     @model_validator(mode="after")
     def _replay_needs_a_bag(self) -> "TransportConfig":
         if self.kind == "replay" and not self.bag:
             raise ValueError("transport.kind=replay needs 'bag': the rosbag2 recording to play (.mcap, .db3 or folder)")
+        if self.security is not None and self.kind != "dds":
+            raise ValueError(f"transport.security needs transport.kind: dds (got {self.kind!r}); a ROS 2 install "
+                             "configures DDS Security through its own enclaves (ROS_SECURITY_*)")
         return self
 
 

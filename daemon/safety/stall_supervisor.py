@@ -57,6 +57,8 @@ class StallSupervisorProcess:
         ]
         if rt_priority is not None:  # above the loop's (daemon/timing/realtime.py)
             cmd += ["--rt-priority", str(rt_priority)]
+        if transport.security is not None:  # its zero commands must reach a robot that only hears secured peers
+            cmd += ["--security", transport.security.model_dump_json()]
         if stamped:  # the command topic carries TwistStamped: a Twist writer would be a different DDS topic type
             cmd += ["--stamped", "--frame-id", frame_id]
         if joint_safe is not None:  # joint profile: (joints, message, pose file or None for zero torque)
@@ -90,12 +92,14 @@ class StallSupervisorProcess:
 def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s: float, poll_hz: float,
               zero_period_s: float, daemon_pid: int, *, stamped: bool = False, frame_id: str = "base_link",
               joints: tuple[str, ...] = (), joint_message: str = "float64_multi_array",
-              pose_file: Path | None = None) -> int:
+              pose_file: Path | None = None, security: str = "") -> int:
+    from edgepilot.daemon.config.dds_security import DdsSecurityConfig
     from edgepilot.daemon.transport.factory import make_transport
 
     beat = hb.Heartbeat(heartbeat_path, create=False)
     a = beat.array
-    transport = make_transport(TransportConfig(kind="dds", domain_id=domain_id))
+    transport = make_transport(TransportConfig(kind="dds", domain_id=domain_id, security=DdsSecurityConfig.model_validate_json(
+        security) if security else None))
     publisher = transport.twist_publisher(topic, stamped=stamped, frame_id=frame_id) if not joints else None
     zero = np.zeros(6)
     if joints:
@@ -180,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--joint-message", default="float64_multi_array", choices=("joint_state", "float64_multi_array"))
     p.add_argument("--pose-file", type=Path, default=None, help="float64 pose the daemon keeps current (hold)")
     p.add_argument("--rt-priority", type=int, default=None, help="SCHED_FIFO priority (daemon/timing/realtime.py)")
+    p.add_argument("--security", default="", help="transport.security as JSON (DDS Security files)")
     a = p.parse_args(argv)
     setup_logging()
     if a.rt_priority is not None:
@@ -196,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                         extra={"EDGEPILOT_EVENT": "realtime_refused"})
     return supervise(a.heartbeat, a.domain_id, a.topic, a.stall_timeout, a.poll_hz, a.zero_period, a.daemon_pid,
                      stamped=a.stamped, frame_id=a.frame_id, joints=tuple(j for j in a.joints.split(",") if j),
-                     joint_message=a.joint_message, pose_file=a.pose_file)
+                     joint_message=a.joint_message, pose_file=a.pose_file, security=a.security)
 
 
 if __name__ == "__main__":

@@ -381,7 +381,7 @@ def child_main(shm_path: str, spec_path: str, streams: list[str] | None = None, 
     shared = _SharedRings(Path(shm_path), ingests, create=False)
     names = list(ingests)
     mine = [names.index(n) for n in (streams or names)]
-    transport = DdsTransport(profile.transport.domain_id)
+    transport = DdsTransport(profile.transport.domain_id, profile.transport.security)
     for k in mine:
         name = names[k]
         subscribe_stream(transport, profile.streams[name], ingests[name])

@@ -34,7 +34,7 @@ def make_transport(config: TransportConfig, *, node: object = None) -> Transport
     if kind == "dds":
         from edgepilot.daemon.transport.dds.participant import DdsTransport  # imported here so the core never loads cyclonedds itself
 
-        transport = DdsTransport(config.domain_id)
+        transport = DdsTransport(config.domain_id, config.security)
     elif kind == "replay":
         from edgepilot.daemon.transport.bag.replay import ReplayTransport
 

@@ -49,9 +49,11 @@ from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
+from edgepilot.daemon.config.dds_security import DdsSecurityConfig
 from edgepilot.daemon.timing.realtime import set_fifo
 from edgepilot.daemon.transport import outputs, ros_msgs
 from edgepilot.daemon.transport.base import MessageCallback
+from edgepilot.daemon.transport.dds.cyclone_config import secure_domain
 from edgepilot.daemon.transport.dds.topic_guard import TopicClash, TopicGuard
 
 try:  # the raw take: bytes + sample info, so one undecodable sample costs only itself
@@ -285,8 +287,10 @@ class DdsTransport:
 
     loop_clock = None  # the loop runs on the host's monotonic clock
 
-    def __init__(self, domain_id: int) -> None:
+    def __init__(self, domain_id: int, security: DdsSecurityConfig | None = None) -> None:
         self.domain_id = domain_id
+        # Held for the participant's life: with transport.security, the domain that carries Cyclone's plugins.
+        self._domain = secure_domain(domain_id, security) if security is not None else None
         self.callback_errors = 0
         self.decode_errors = 0
         self.last_error = ""
