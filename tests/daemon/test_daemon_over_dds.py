@@ -425,3 +425,28 @@ def test_a_second_publisher_on_an_input_topic_zeroes_until_it_leaves(tmp_path: P
             second.wait()
         stop_daemon(proc)
         rig.close()
+
+
+def test_a_second_publisher_the_profile_allows_is_no_fault(tmp_path: Path, dds_domain: int) -> None:
+    """streams.imu.max_publishers: 2 (say, two IMU drivers deliberately sharing a topic): the same second writer as
+    above leaves the command alone."""
+    rig = Rig(dds_domain)
+    proc = subprocess.Popen([sys.executable, "-m", "edgepilot", "run", "--config",
+                             str(write_profile(tmp_path, streams={"imu": {"max_publishers": 2}})),
+                             "--domain-id", str(dds_domain)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = None
+    try:
+        rig.wait_driving(0.0, timeout=20.0)
+        second = subprocess.Popen([sys.executable, "-c", SECOND_IMU_PUBLISHER, str(dds_domain)], stdout=subprocess.PIPE,
+                                  text=True)
+        assert second.stdout is not None
+        t_second = float(second.stdout.readline().split()[1])
+        time.sleep(1.0)  # far longer than the 7.5 ms the fault took with the default limit
+        cmds = rig.commands_since(t_second)
+        assert len(cmds) >= 30 and first_zero_after(cmds) is None, cmds[:5]
+    finally:
+        if second is not None:
+            second.terminate()
+            second.wait(timeout=10)
+        stop_daemon(proc)
+        rig.close()
