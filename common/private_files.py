@@ -35,7 +35,10 @@ class UnsafePathError(RuntimeError):
 
 
 def _check_private(path: Path, what: str) -> Path:
-    st = os.lstat(path)
+    try:
+        st = os.lstat(path)
+    except OSError as err:
+        raise UnsafePathError(f"{what} {path} cannot be used: {err.strerror}") from None
     uid = os.geteuid()
     if stat.S_ISLNK(st.st_mode):
         raise UnsafePathError(f"{what} {path} is a symlink; refusing to use it (another user may have planted it): "

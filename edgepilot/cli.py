@@ -59,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_lifecycle_node(args.config, profile, autostart=args.autostart)
 
     from edgepilot.daemon.telemetry.journal_logging import flush_logging, setup_logging
+    from edgepilot.common.private_files import UnsafePathError
     from edgepilot.daemon.service import Daemon
     from edgepilot.daemon.telemetry.status_file import resolve_status_path
     from edgepilot.daemon.transport.factory import make_transport
@@ -95,10 +96,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         transport.close()
         print(f"edgepilot: {err}", file=sys.stderr)
         return 2
+    except UnsafePathError as err:  # a planted file or directory where the daemon shares memory: refused
+        transport.close()
+        print(f"edgepilot: {err}", file=sys.stderr)
+        return 1
     print(f"edgepilot: running profile {profile.name!r} at {profile.loop.rate_hz:g} Hz on DDS domain "
           f"{profile.transport.domain_id}, model {profile.model_path.name}", file=sys.stderr, flush=True)
     try:
         summary = daemon.run(duration_s=args.duration)
+    except UnsafePathError as err:  # the heartbeat's file, made at start
+        print(f"edgepilot: {err}", file=sys.stderr)
+        return 1
     finally:
         daemon.close()
     if args.summary_json:

@@ -84,6 +84,8 @@ def test_an_unsafe_runtime_directory_is_refused(tmp_path: Path, make, match: str
         private_dir(environ={"RUNTIME_DIRECTORY": str(run)})
     os.chmod(run, 0o711)
     assert private_dir(environ={"RUNTIME_DIRECTORY": f"{run}:/elsewhere"}) == run
+    with pytest.raises(UnsafePathError, match="cannot be used: No such file or directory"):
+        private_dir(environ={"RUNTIME_DIRECTORY": str(tmp_path / "gone")})
 
 
 @needs_root

@@ -287,3 +287,18 @@ def test_a_start_that_fails_leaves_no_shared_file(tmp_path: Path, dds_domain: in
                        env={**os.environ, "RUNTIME_DIRECTORY": str(run)})
     assert r.returncode == 2 and "does not fit" in r.stderr, r.stderr[-2000:]
     assert sorted(os.listdir(run)) == [], "left behind after a failed start"
+
+
+def test_a_runtime_directory_others_can_write_is_refused_at_start(tmp_path: Path, dds_domain: int) -> None:
+    """What an operator sees: one line naming the directory and the fix, exit 1, nothing written into it."""
+    run = tmp_path / "run"
+    run.mkdir()
+    os.chmod(run, 0o777)
+    p = tmp_path / "profile.yaml"
+    p.write_text(yaml.safe_dump(_profile_data()))
+    r = subprocess.run([sys.executable, "-m", "edgepilot", "run", "--config", str(p), "--domain-id", str(dds_domain),
+                        "--duration", "1"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "RUNTIME_DIRECTORY": str(run)})
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert f"edgepilot: RUNTIME_DIRECTORY {run} has mode 0777" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert os.listdir(run) == []
