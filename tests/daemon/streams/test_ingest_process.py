@@ -273,6 +273,13 @@ def test_the_ingest_files_are_private_and_a_planted_spec_symlink_is_refused(tmp_
     finally:
         ip.close()
     assert not ip.path.exists() and target.read_text() == "precious\n"
+    from edgepilot.daemon.safety.heartbeat import Heartbeat
+
+    beat = Heartbeat.create()  # the stall supervisor's file: the same directory, the same rules
+    try:
+        assert beat.path.parent == run and (beat.path.stat().st_mode & 0o777) == 0o600
+    finally:
+        beat.unlink()
 
 
 def test_a_start_that_fails_leaves_no_shared_file(tmp_path: Path, dds_domain: int) -> None:
