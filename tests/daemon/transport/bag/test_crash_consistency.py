@@ -155,3 +155,21 @@ def test_disk_full_drops_and_counts_and_recording_goes_on(tmp_path: Path) -> Non
     s = rec.summary()
     assert rec.degraded and s["write_errors"] == 10 and s["recorded"] == 1
     assert _numbers(tmp_path / "full.mcap") == [10]
+
+
+def test_bag_recover_command_makes_a_killed_recording_readable(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    target = tmp_path / "cli.mcap"
+    kill_after_ready(start_child(CHILD, str(target), "5"), 0.4)
+    (left,) = tmp_path.glob(".cli.mcap.recording-*")
+    out = subprocess.run([sys.executable, "-m", "edgepilot", "bag", "recover", str(left)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["output"] == str(target) and report["messages"] == len(_numbers(target)) > 0
+    bad = subprocess.run([sys.executable, "-m", "edgepilot", "bag", "recover", str(tmp_path / "nothing")],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "no such bag folder or file" in bad.stderr
