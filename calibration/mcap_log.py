@@ -26,25 +26,36 @@ Message log times are wall-clock nanoseconds of the control tick.
 
 Durability: the writer closes its chunk and flushes to the OS every
 ``flush_period_s`` and fsyncs every ``fsync_period_s``; a killed process
-leaves a file whose complete chunks :func:`read_mcap_messages` still reads
-(it stops at the first incomplete record and reports the file as
-truncated). Rotation starts a new file when the current one passes
+leaves a file whose complete chunks :func:`read_mcap_messages` and ``mcap``'s
+stream reader still read (up to the first incomplete record; the file is
+reported as truncated). Such a file has no footer, which the indexed readers
+(``mcap``'s ``make_reader``, ``rosbags``) need: the next writer started on
+the directory finishes every file of its stem whose writer process is dead
+(with a log line), and ``edgepilot bag recover FILE`` does it by hand.
+
+A full disk (or any write error) drops records, never control: the record
+is counted in ``stats.dropped``, the file it broke is left for recovery,
+and writing resumes in a new file after ``retry_s``. Rotation starts a new file when the current one passes
 ``max_file_bytes`` or ``max_file_age_s``; after each rotation the oldest
 files are deleted until the directory holds at most ``max_total_bytes``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from edgepilot.common.atomic_file import temp_path_for
 from mcap.records import Channel, Message, Metadata, Schema
 from mcap.stream_reader import StreamReader
 from mcap_ros2._dynamic import DecoderFunction, generate_dynamic
 from mcap_ros2.writer import Writer as Ros2Writer
+
+log = logging.getLogger(__name__)
 
 SEP = "=" * 80
 MCAP_MAGIC = b"\x89MCAP0\r\n"
@@ -83,6 +94,8 @@ class WriterStats:
     bytes_deleted: int = 0
     messages: int = 0
     write_errors: int = 0
+    dropped: int = 0
+    recovered: int = 0
     last_error: str = ""
     current_file: str = ""
 
@@ -95,7 +108,7 @@ class RotatingMcapWriter:
     """
 
     def __init__(self, directory: str | Path, stem: str = "residuals", policy: RotationPolicy | None = None,
-                 metadata: dict[str, dict[str, str]] | None = None, clock=time.monotonic) -> None:
+                 metadata: dict[str, dict[str, str]] | None = None, clock=time.monotonic, retry_s: float = 1.0) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.stem = stem
@@ -110,6 +123,30 @@ class RotatingMcapWriter:
         self._last_flush = 0.0
         self._last_fsync = 0.0
         self._index = 0
+        self.retry_s = retry_s
+        self._failed_at: float | None = None
+        self._broken: list[Path] = []
+        self._unflushed = 0  # messages in the chunk being built: lost if the disk fails before it is written
+        self._recover_killed_files()
+
+    def _recover_killed_files(self) -> None:
+        """Finish the files of this stem that a killed writer left without footer (their pid is in the name)."""
+        from edgepilot.common.atomic_file import pid_alive
+        from edgepilot.daemon.transport.bag.mcap_salvage import is_finished, salvage_in_place
+
+        for path in self.files():
+            parts = path.stem.split("_")
+            pid = int(parts[-2]) if len(parts) >= 4 and parts[-2].isdigit() else None
+            if pid is None or pid == os.getpid() or pid_alive(pid) or is_finished(path):
+                continue
+            try:
+                report = salvage_in_place(path)
+            except (OSError, ValueError) as err:
+                log.warning("could not finish the residual log %s left by process %s: %s", path, pid, err)
+                continue
+            self.stats.recovered += 1
+            log.warning("finished the residual log %s left open by process %s (killed?): %d messages kept",
+                        path, pid, report.messages if report else 0)
 
     # ------------------------------------------------------------------ files
 
@@ -122,14 +159,17 @@ class RotatingMcapWriter:
             path = self.directory / f"{self.stem}_{stamp}_{os.getpid()}_{self._index:04d}.mcap"
             if not path.exists():
                 break
-        self._file = open(path, "wb")
+        # Written under a hidden name until the header, schemas and metadata are in it: the file never exists
+        # empty or cut inside its header, and a kill before its first chunk leaves a valid start.
+        tmp = temp_path_for(path)
+        self._file = open(tmp, "wb")
         self._writer = Ros2Writer(self._file, chunk_size=self.policy.chunk_bytes)
         self._schemas = {name: self._writer.register_msgdef(name, text) for name, text in MSGDEFS.items()}
         for name, data in self.metadata.items():
             self._writer.add_metadata(name, data)
-        # The header, schemas and metadata on disk at once: a file killed before its first chunk is still a valid start.
         self._writer._writer.flush()
         self._file.flush()
+        os.replace(tmp, path)
         self._opened_at = self._last_flush = self._last_fsync = now
         self.stats.files_opened += 1
         self.stats.current_file = str(path)
@@ -139,6 +179,7 @@ class RotatingMcapWriter:
             return
         try:
             self._writer.finish()
+            self._unflushed = 0
             self._file.flush()
             os.fsync(self._file.fileno())
         finally:
@@ -186,12 +227,44 @@ class RotatingMcapWriter:
     # ------------------------------------------------------------------ writing
 
     def write(self, topic: str, msgtype: str, message: dict[str, Any], log_time_ns: int, sequence: int = 0) -> None:
+        """Write one message; on a write error (disk full) it is dropped and counted, never raised."""
         now = self._clock()
-        self._maybe_rotate(now)
-        assert self._writer is not None
-        self._writer.write_message(topic, self._schemas[msgtype], message, log_time=log_time_ns,
-                                   publish_time=log_time_ns, sequence=sequence & 0xFFFFFFFF)
+        if self._failed_at is not None:
+            if now - self._failed_at < self.retry_s:
+                self.stats.dropped += 1
+                return
+            self._failed_at = None
+        try:
+            self._maybe_rotate(now)
+            assert self._writer is not None
+            size = self._file.tell()
+            self._writer.write_message(topic, self._schemas[msgtype], message, log_time=log_time_ns,
+                                       publish_time=log_time_ns, sequence=sequence & 0xFFFFFFFF)
+        except OSError as err:
+            self.stats.dropped += 1
+            self._write_failed(now, err)
+            return
         self.stats.messages += 1
+        self._unflushed = 0 if self._file.tell() != size else self._unflushed + 1  # a chunk went out with this one
+
+    def _write_failed(self, now: float, err: OSError) -> None:
+        """The file may now end anywhere inside a record: leave it for recovery, retry later in a new one."""
+        self.stats.write_errors += 1
+        self.stats.dropped += self._unflushed  # the chunk being built is lost with the file's tail
+        self.stats.messages -= self._unflushed
+        self._unflushed = 0
+        self.stats.last_error = f"{err.strerror or err}"
+        if self.stats.write_errors == 1:
+            log.warning("residual log write failed (%s): records are dropped and counted until it works again", err)
+        self._failed_at = now
+        if self._file is not None:
+            self._broken.append(Path(self.stats.current_file))
+            try:
+                self._file.close()
+            except OSError:
+                pass
+        self._writer = None
+        self._file = None
 
     def add_metadata(self, name: str, data: dict[str, str]) -> None:
         """Write a metadata record now (into the current file) and into every file opened later."""
@@ -204,16 +277,31 @@ class RotatingMcapWriter:
         if self._writer is None:
             return
         now = self._clock()
+        try:
+            self._flush(now)
+        except OSError as err:
+            self._write_failed(now, err)
+
+    def _flush(self, now: float) -> None:
         if now - self._last_flush >= self.policy.flush_period_s:
             self._writer._writer.flush()  # closes the chunk in progress: complete chunks are what survive a kill
             self._file.flush()
             self._last_flush = now
+            self._unflushed = 0
         if now - self._last_fsync >= self.policy.fsync_period_s:
             os.fsync(self._file.fileno())
             self._last_fsync = now
 
     def close(self) -> None:
+        from edgepilot.daemon.transport.bag.mcap_salvage import salvage_in_place
+
         self._close()
+        for path in self._broken:  # files a write error cut: finished now if there is room again
+            try:
+                salvage_in_place(path)
+            except (OSError, ValueError):
+                pass  # still no room: the next writer on the directory finishes it
+        self._broken.clear()
         self._enforce_cap()
 
 

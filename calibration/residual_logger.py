@@ -289,7 +289,9 @@ class ResidualLogger:
             "model": getattr(self.model, "kind", type(self.model).__name__),
             "log": None if w is None else {
                 "directory": str(w.directory), "current_file": w.stats.current_file, "files_opened": w.stats.files_opened,
-                "files_deleted": w.stats.files_deleted, "messages": w.stats.messages},
+                "files_deleted": w.stats.files_deleted, "messages": w.stats.messages,
+                "write_errors": w.stats.write_errors, "dropped": w.stats.dropped, "recovered": w.stats.recovered,
+                "last_error": w.stats.last_error},
             "statistics": self.stats.snapshot(),
         }
 

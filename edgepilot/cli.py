@@ -154,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_replay_command(sub)
 
+    from edgepilot import bag_cli  # edgepilot bag recover PATH
+
+    bag_cli.register(sub)
+
     from edgepilot import doctor, status
 
     status.register(sub)

@@ -27,7 +27,7 @@ EXIT_MISSING_EXTRA = 2
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "sim": ("mujoco", "matplotlib"),
     "calibration": ("mcap", "mcap_ros2", "matplotlib"),
-    "bags": ("rosbags",),
+    "bags": ("rosbags", "mcap"),
     "images": ("cv2",),
     "torch": ("torch",),
     "systemd": ("systemd",),
@@ -50,6 +50,7 @@ COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {
     "rig": ("sim",),
     "rig run-scenarios": ("sim",),
     "replay": ("bags",),
+    "bag recover": ("bags",),
     "calibrate fit": ("calibration",),
     "calibrate capture": ("calibration",),
 }
@@ -117,7 +118,7 @@ def require(command: str, extras: Iterable[str]) -> None:
 def command_name(args: Any) -> str:
     """``demo``, ``engine build``, ``rig run-scenarios``: the command and subcommand an argparse result ran."""
     parts = [str(args.command)]
-    for attr in ("engine_command", "calibrate_command", "rig_command"):
+    for attr in ("engine_command", "calibrate_command", "rig_command", "bag_command"):
         sub = getattr(args, attr, None)
         if sub:
             parts.append(str(sub))

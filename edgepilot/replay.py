@@ -7,7 +7,9 @@ replays of one bag publish the same commands, bit for bit. ``--record``
 writes what the daemon received and published (commands, diagnostics) to an
 MCAP file for Foxglove or PlotJuggler. The last stdout line is the summary as
 one JSON object; ``replay.published["/cmd_vel"].sha256`` fingerprints the
-command sequence.
+command sequence. Exit status 1 when the daemon was delivered another number
+of messages on a topic than the bag counts for it (each such topic named on
+stderr), 2 when the bag or profile cannot be used.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ def run_replay(bag: Path, config: Path, *, rate: float = 0.0, record: Path | Non
         except BaseException:
             backend.close()
             raise
+        missing = replay.check_topics()  # every subscription is made by now
+        if missing:
+            print(f"edgepilot: replay: {bag} lacks the profile topics {', '.join(missing)}; the watchdog will report "
+                  "their streams missing", file=sys.stderr, flush=True)
         # One period past the last message, so the loop sees it; never 0 (run() would then run forever).
         duration = replay.duration_s + 1.0 / profile.loop.rate_hz
         summary = daemon.run(duration_s=duration, install_signal_handlers=log is None)
@@ -76,7 +82,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
         _write_json_atomic(Path(args.summary_json), summary)
     print(json.dumps(summary), flush=True)
-    return 0
+    differences = summary["replay"]["count_differences"]
+    for line in differences:  # a replay that lost messages must never pass for a good one
+        print(f"edgepilot: replay lost messages: {line}", file=sys.stderr, flush=True)
+    return 1 if differences else 0
 
 
 def add_replay_command(sub: Any) -> None:

@@ -128,6 +128,9 @@ class DiagnosticsReporter:
         out.append(self._loop_status(elapsed_s, hw))
         out.append(self._engine_status(active, hw))
         out.append(self._watchdog_status(active, hw))
+        logging_status = _logging_status(d, hw)
+        if logging_status is not None:
+            out.append(logging_status)
         return out
 
     def _stream_status(self, name: str, ing: Any, now: int, elapsed_s: float, active: set[str], hw: str) -> DiagnosticStatusData:
@@ -211,3 +214,25 @@ class DiagnosticsReporter:
                   ("recovery_ticks", str(wd.recovery_ticks)), ("fault_episodes", str(len(wd.events))),
                   ("supervised", str(d.supervisor is not None).lower()))
         return DiagnosticStatusData(level, "edgepilot/watchdog", message, hw, values)
+
+
+def _logging_status(d: Any, hw: str) -> DiagnosticStatusData | None:
+    """Recording and residual logging: WARN once records were lost to the disk (full, I/O error); control goes on."""
+    recorder = getattr(d.transport, "recorder", None)
+    calibration = getattr(d, "calibration", None)
+    writer = getattr(getattr(calibration, "logger", None), "writer", None)
+    if recorder is None and writer is None:
+        return None
+    values: list[tuple[str, str]] = []
+    lost: list[str] = []
+    if recorder is not None:
+        values += [("recording_write_errors", str(recorder.write_errors)), ("recording_dropped", str(recorder.dropped))]
+        if recorder.write_errors:
+            lost.append(f"recording lost {recorder.write_errors} message(s): {recorder.last_error}")
+    if writer is not None:
+        st = writer.stats
+        values += [("residuals_write_errors", str(st.write_errors)), ("residuals_dropped", str(st.dropped))]
+        if st.dropped:
+            lost.append(f"residual log dropped {st.dropped} message(s): {st.last_error}")
+    level, message = (DIAG_WARN, "; ".join(lost)) if lost else (DIAG_OK, "ok")
+    return DiagnosticStatusData(level, "edgepilot/logging", message, hw, tuple(values))

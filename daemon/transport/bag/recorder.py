@@ -20,7 +20,22 @@ tests/daemon/transport/test_ros_msgs.py). If the writer falls more than
 The output appears atomically: the bag is written into a hidden folder next
 to the target, fsynced, and renamed into place on :meth:`close`. A target
 ending in ``.mcap`` becomes that single MCAP file; any other name becomes a
-rosbag2 bag folder (``metadata.yaml`` + the ``.mcap``).
+rosbag2 bag folder (``metadata.yaml`` + ``NAME_0.mcap``, ``NAME_1.mcap`` ...).
+
+Crash consistency: a SIGKILL or power cut must leave something the standard
+readers open. So the hidden folder is itself a valid split bag at every
+moment: the bag is written in segments of ``segment_s`` seconds, each a
+finished MCAP (footer, index) once it is closed, and ``metadata.yaml``
+(written before the first message, rewritten atomically after each segment)
+lists only finished segments. A kill loses at most the open segment to
+``rosbags``/``ros2 bag``; ``edgepilot bag recover`` (:mod:`.recover`) adds
+its complete records back and moves the bag into place, and the next
+recorder started in the same folder does that by itself, with a log line.
+
+A write that fails (disk or tmpfs full, I/O error) drops that message,
+counts it in ``write_errors`` and sets ``degraded`` (the daemon raises it as
+a diagnostic); the recorder keeps trying with the next segment, and the
+control loop never waits on it.
 """
 
 from __future__ import annotations
@@ -30,11 +45,16 @@ import logging
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+from edgepilot.common.atomic_file import fsync_dir
 from edgepilot.daemon.transport import outputs
 from edgepilot.daemon.transport.base import MessageCallback
+from edgepilot.daemon.transport.bag.bag_index import describe_file, write_metadata
+from edgepilot.daemon.transport.bag.mcap_salvage import copy_mcap
+from edgepilot.daemon.transport.bag.recover import FINAL_NAME, recover_leftovers
 from edgepilot.daemon.transport.bag.replay import normalise_type
 
 log = logging.getLogger(__name__)
@@ -53,19 +73,77 @@ def to_cdr(msg: Any, msg_type: str, typestore: Any) -> bytes:
     return serialize_message(msg)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+class _Segments:
+    """The open segment (a rosbags writer in ``folder/NAME_k/``) and the finished ones beside it."""
+
+    def __init__(self, folder: Path, stem: str, typestore: Any) -> None:
+        self.folder, self.stem, self.typestore = folder, stem, typestore
+        self.done: list[dict[str, Any]] = []
+        self.index = 0
+        self.writer: Any = None
+        self.connections: dict[tuple[str, str], Any] = {}
+        self.count = 0
+        write_metadata(folder, [])  # before the first message: a bag killed at once still opens (empty)
+
+    def _open(self) -> None:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        self.writer = Writer(self.folder / f"{self.stem}_{self.index}", version=8, storage_plugin=StoragePlugin.MCAP)
+        self.writer.open()
+        self.connections = {}
+        self.count = 0
+
+    def write_empty(self) -> None:
+        """One finished segment without messages, so a recording of nothing is still a valid bag."""
+        self._open()
+        self.finish()
+
+    def write(self, topic: str, msg_type: str, t_ns: int, raw: bytes) -> None:
+        if self.writer is None:
+            self._open()
+        conn = self.connections.get((topic, msg_type))
+        if conn is None:
+            conn = self.writer.add_connection(topic, msg_type, typestore=self.typestore)
+            self.connections[(topic, msg_type)] = conn
+        self.writer.write(conn, int(t_ns), raw)
+        self.count += 1
+
+    def finish(self) -> None:
+        """Close the open segment, move its file beside the others, list it in ``metadata.yaml``."""
+        if self.writer is None:
+            return
+        writer, self.writer = self.writer, None
+        name = f"{self.stem}_{self.index}"
+        self.index += 1
+        try:
+            writer.close()
+        except Exception:
+            shutil.rmtree(self.folder / name, ignore_errors=True)
+            raise
+        src = self.folder / name / f"{name}.mcap"
+        with open(src, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(src, self.folder / f"{name}.mcap")
+        shutil.rmtree(self.folder / name)
+        self.done.append(describe_file(self.folder / f"{name}.mcap"))
+        write_metadata(self.folder, self.done)
+
+    def abandon(self) -> None:
+        """After a failed write: drop the open segment (its file may be cut anywhere), keep the finished ones."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - already failing; the folder is removed below
+                pass
+            shutil.rmtree(self.folder / f"{self.stem}_{self.index}", ignore_errors=True)
+            self.index += 1
 
 
 class BagRecorder:
     """Writes (topic, type, message, time) records to a rosbag2 MCAP bag from a thread of its own."""
 
-    def __init__(self, path: str | Path, *, max_pending: int = 100_000) -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer
+    def __init__(self, path: str | Path, *, max_pending: int = 100_000, segment_s: float = 2.0) -> None:
         from rosbags.typesys import Stores, get_typestore
 
         self.path = Path(path)
@@ -73,24 +151,37 @@ class BagRecorder:
             raise FileExistsError(f"{self.path} exists; the recorder never overwrites a recording")
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"cannot record to {self.path}: folder {self.path.parent} does not exist")
+        self.recovered = recover_leftovers(self.path.parent)
+        if self.path.exists():
+            raise FileExistsError(f"{self.path} exists (recovered from a killed recording); the recorder never "
+                                  "overwrites a recording")
         self.typestore = get_typestore(Stores.ROS2_HUMBLE)
         self._tmp = self.path.parent / f".{self.path.name}.recording-{os.getpid()}"
         if self._tmp.exists():
             shutil.rmtree(self._tmp)
-        self._writer = Writer(self._tmp, version=8, storage_plugin=StoragePlugin.MCAP)
-        self._writer.open()
-        self._connections: dict[tuple[str, str], Any] = {}
+        self._tmp.mkdir()
+        stem = self.path.stem if self.path.suffix == ".mcap" else self.path.name
+        self._segments = _Segments(self._tmp, stem, self.typestore)
+        self.segment_s = float(segment_s)
+        self._segment_t0 = time.monotonic()
         self._queue: collections.deque[tuple[str, str, Any, int]] = collections.deque()
         self.max_pending = max_pending
         self.recorded = 0
         self.dropped = 0
         self.errors = 0
+        self.write_errors = 0
         self.last_error = ""
+        self._topics: set[str] = set()
         self._wake = threading.Event()
         self._stopping = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="edgepilot-recorder", daemon=True)
         self._thread.start()
+
+    @property
+    def degraded(self) -> bool:
+        """True once a message was lost to the disk (full, I/O error): raise it as a diagnostic."""
+        return self.write_errors > 0
 
     def record(self, topic: str, msg_type: str, msg: Any, t_ns: int) -> None:
         """Queue one message (any thread). Never blocks and never raises."""
@@ -106,6 +197,9 @@ class BagRecorder:
             self._wake.wait(0.05)
             self._wake.clear()
             self._drain()
+            if time.monotonic() - self._segment_t0 >= self.segment_s:
+                self._segment_t0 = time.monotonic()
+                self._finish_segment()
             if self._stopping:
                 self._drain()
                 return
@@ -115,17 +209,32 @@ class BagRecorder:
         while q:
             topic, msg_type, msg, t_ns = q.popleft()
             try:
-                key = (topic, msg_type)
-                conn = self._connections.get(key)
-                if conn is None:
-                    conn = self._connections[key] = self._writer.add_connection(topic, msg_type, typestore=self.typestore)
-                self._writer.write(conn, int(t_ns), to_cdr(msg, msg_type, self.typestore))
-                self.recorded += 1
+                raw = to_cdr(msg, msg_type, self.typestore)
             except Exception as err:  # noqa: BLE001 - a message that cannot be recorded must not stop the others
-                self.errors += 1
-                self.last_error = f"{topic}: {type(err).__name__}: {err}"
-                if self.errors == 1:
-                    log.warning("could not record a message on %s (further errors are only counted): %r", topic, err)
+                self._count_error(topic, err)
+                continue
+            try:
+                self._segments.write(topic, msg_type, t_ns, raw)
+            except OSError as err:  # disk full, I/O error: this message is lost, the next segment tries again
+                self.write_errors += 1
+                self._count_error(topic, err)
+                self._segments.abandon()
+                continue
+            self.recorded += 1
+            self._topics.add(topic)
+
+    def _count_error(self, topic: str, err: BaseException) -> None:
+        self.errors += 1
+        self.last_error = f"{topic}: {type(err).__name__}: {err}"
+        if self.errors == 1:
+            log.warning("could not record a message on %s (further errors are only counted): %r", topic, err)
+
+    def _finish_segment(self) -> None:
+        try:
+            self._segments.finish()
+        except OSError as err:
+            self.write_errors += 1
+            self._count_error("(segment)", err)
 
     def close(self) -> Path:
         """Write everything queued, finish the file and move it into place; returns the output path. Idempotent."""
@@ -135,24 +244,34 @@ class BagRecorder:
         self._wake.set()
         self._thread.join()
         self._closed = True
-        self._writer.close()
-        storage = self._tmp / f"{self._tmp.name}.mcap"
-        with open(storage, "rb+") as f:
-            os.fsync(f.fileno())
+        self._segments.finish()
+        if not self._segments.done:  # nothing recorded: still a valid, empty bag
+            self._segments.write_empty()
+        files = [self._tmp / d["path"] for d in self._segments.done]
         if self.path.suffix == ".mcap":
-            os.replace(storage, self.path)
-            shutil.rmtree(self._tmp)
+            # In this order, so that a kill at any step leaves a folder that recovery reads unambiguously: the
+            # segments (plus maybe a finished FINAL_NAME), FINAL_NAME alone, or nothing once the target exists.
+            final = self._tmp / FINAL_NAME
+            if len(files) == 1:
+                os.replace(files[0], final)
+            else:
+                copy_mcap(files, final)
+            for f in self._tmp.iterdir():
+                if f != final:
+                    f.unlink()
+            fsync_dir(self._tmp)
+            os.replace(final, self.path)
+            fsync_dir(self.path.parent)
+            self._tmp.rmdir()
         else:
-            with open(self._tmp / "metadata.yaml", "rb+") as f:
-                os.fsync(f.fileno())
             os.replace(self._tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         return self.path
 
     def summary(self) -> dict[str, Any]:
         return {"path": str(self.path), "recorded": self.recorded, "dropped": self.dropped, "errors": self.errors,
-                "last_error": self.last_error, "topics": sorted({t for t, _ in self._connections})}
-
+                "write_errors": self.write_errors, "last_error": self.last_error, "topics": sorted(self._topics),
+                "segments": len(self._segments.done)}
 
 class _RecordingPublisher:
     def __init__(self, inner: Any, recorder: BagRecorder, topic: str, msg_type: str, now: Any) -> None:

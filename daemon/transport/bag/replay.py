@@ -29,10 +29,15 @@ with what was received, to an MCAP bag.
 
 Topics the profile subscribes that the bag lacks are listed in
 :attr:`ReplayTransport.missing_topics` (the watchdog then reports those
-streams missing, as it would on the robot); a topic recorded with another
+streams missing, as it would on the robot); :meth:`check_topics` says which
+at start and refuses a bag with none of them. A topic recorded with another
 type than the profile's is a :class:`ReplayError` at subscribe time. A
 message that does not deserialise is counted in ``decode_errors`` and
-skipped.
+skipped, and :meth:`count_differences` compares what was delivered with the
+bag's own per-topic counts, so a replay that lost anything fails loudly
+instead of ending with exit 0. How the bag is read (its storage files'
+own connections, embedded message definitions, log-time order, the start
+time) is :mod:`.bag_source`'s job.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from edgepilot.daemon.transport import outputs
+from edgepilot.daemon.transport.bag.bag_source import BagOpenError, BagSource, normalise_type
 from edgepilot.daemon.transport.base import MessageCallback
 
 __all__ = ["ReplayTransport", "ReplayClock", "ReplayError", "normalise_type"]
@@ -50,11 +56,6 @@ __all__ = ["ReplayTransport", "ReplayClock", "ReplayError", "normalise_type"]
 
 class ReplayError(RuntimeError):
     """The bag cannot be replayed with this profile (unreadable, or a topic with another type)."""
-
-
-def normalise_type(name: str) -> str:
-    parts = name.split("/")
-    return f"{parts[0]}/msg/{parts[1]}" if len(parts) == 2 else name
 
 
 class ReplayClock:
@@ -103,28 +104,18 @@ class ReplayTransport:
     """:class:`~.base.Transport` that plays a rosbag2 recording (see the module docstring)."""
 
     def __init__(self, bag: str | Path, rate: float = 0.0, *, keep_published: bool = False) -> None:
-        from rosbags.rosbag2 import Reader
-        from rosbags.typesys import Stores, get_typestore
-
         if rate < 0:
             raise ValueError(f"replay rate must be >= 0 (0: as fast as possible), got {rate}")
         self.bag = Path(bag)
         self.rate = float(rate)
         self.keep_published = keep_published
-        self.typestore = get_typestore(Stores.ROS2_HUMBLE)
         try:
-            self._reader = Reader(self.bag)
-            self._reader.open()
-        except Exception as err:  # noqa: BLE001 - FileNotFoundError, ReaderError, a corrupt file ...
-            raise ReplayError(f"cannot open rosbag2 recording {self.bag}: {err}") from None
-        self.start_ns = int(self._reader.start_time)
-        self.end_ns = int(self._reader.end_time)
-        if self._reader.message_count == 0 or self.end_ns < self.start_ns:
-            self._reader.close()
-            raise ReplayError(f"rosbag2 recording {self.bag} holds no messages")
-        self.topics: dict[str, str] = {}
-        for c in self._reader.connections:
-            self.topics.setdefault(c.topic, normalise_type(c.msgtype))
+            self._source = BagSource(self.bag)
+        except BagOpenError as err:
+            raise ReplayError(str(err)) from None
+        self.typestore = self._source.typestore
+        self.start_ns, self.end_ns = self._source.start_ns, self._source.end_ns
+        self.topics: dict[str, str] = dict(self._source.topics)
         self.now_ns = self.start_ns
         self.loop_clock = ReplayClock(self)
         self._subs: dict[str, list[MessageCallback]] = {}
@@ -177,7 +168,7 @@ class ReplayTransport:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._reader.close()
+            self._source.close()
 
     # --- the simulated clock ----------------------------------------------
 
@@ -193,8 +184,7 @@ class ReplayTransport:
     def _next_message(self) -> tuple[Any, int, bytes] | None:
         if self._pending is None and not self._exhausted:
             if self._messages is None:
-                conns = [c for c in self._reader.connections if c.topic in self._subs]
-                self._messages = self._reader.messages(connections=conns) if conns else iter(())
+                self._messages = self._source.messages(set(self._subs))
             try:
                 self._pending = next(self._messages)
             except StopIteration:
@@ -248,6 +238,26 @@ class ReplayTransport:
                 self.callback_errors += 1
                 self.last_error = f"callback on {topic}: {type(err).__name__}: {err}"
 
+    # --- checks -------------------------------------------------------------
+
+    def check_topics(self) -> list[str]:
+        """The subscribed topics the bag lacks (say so at start); none of them in the bag is a :class:`ReplayError`."""
+        if self._subs and all(t in self.missing_topics for t in self._subs):
+            raise ReplayError(f"{self.bag} holds none of the profile's topics ({', '.join(sorted(self._subs))}); "
+                              f"it records {', '.join(sorted(self.topics)) or 'nothing'}")
+        return list(self.missing_topics)
+
+    def count_differences(self) -> list[str]:
+        """One line per subscribed topic whose delivered count differs from the bag's own count for it."""
+        out = []
+        for topic in sorted(self._subs):
+            want = self._source.expected.get(topic, 0)
+            got = self.delivered.get(topic, 0)
+            if got != want:
+                out.append(f"{topic}: delivered {got} of the {want} messages the bag counts"
+                           f" (decode errors: {self.decode_errors}; last: {self.last_error or 'none'})")
+        return out
+
     # --- reporting ----------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
@@ -257,6 +267,9 @@ class ReplayTransport:
             "rate": self.rate if self.rate > 0 else "fast",
             "simulated_end_s": round((self.now_ns - self.start_ns) / 1e9, 6),
             "delivered": dict(sorted(self.delivered.items())),
+            "bag_counts": {t: self._source.expected.get(t, 0) for t in sorted(self._subs) if t in self.topics},
+            "count_differences": self.count_differences(),
+            "types_from_bag": self._source.registered_types,
             "missing_topics": list(self.missing_topics),
             "decode_errors": self.decode_errors,
             "callback_errors": self.callback_errors,

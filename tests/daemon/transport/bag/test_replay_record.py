@@ -108,7 +108,8 @@ def test_record_round_trip(session: tuple[Path, Path, list], tmp_path: Path) -> 
     assert len(diags) == 3  # once per simulated second
     names = [s.name for s in diags[-1].status]
     assert names == ["edgepilot/stream/joint_states", "edgepilot/stream/imu", "edgepilot/stream/camera", "edgepilot/loop",
-                     "edgepilot/engine", "edgepilot/watchdog"]
+                     "edgepilot/engine", "edgepilot/watchdog", "edgepilot/logging"]
+    assert diags[-1].status[-1].level == 0  # recording with room on the disk: nothing lost
     # The second report covers 1-2 s: the IMU went stale at 1.56 s but is back by 2 s; the drop happened before 1 s.
     first = {s.name: s for s in diags[0].status}
     js = dict((kv.key, kv.value) for kv in first["edgepilot/stream/joint_states"].values)
