@@ -280,6 +280,20 @@ class _Subscription:
 #: Cyclone DDS's threads that run subscription callbacks, by thread name: the receive threads (one, or unicast and
 #: multicast ones) and the user-data delivery queue. Discovery, timed events and garbage collection run elsewhere.
 CALLBACK_THREADS = ("recv", "recvUC", "recvMC", "dq.user")
+_CALLBACK_THREAD_WAIT_S = 2.0
+
+
+def _callback_tasks() -> list[tuple[str, int]]:
+    """(name, thread id) of this process's Cyclone callback threads, in thread-id order."""
+    found = []
+    for task in sorted(Path("/proc/self/task").iterdir()):
+        try:
+            name = (task / "comm").read_text().strip()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        if name in CALLBACK_THREADS:
+            found.append((name, int(task.name)))
+    return found
 
 
 class DdsTransport:
@@ -374,19 +388,22 @@ class DdsTransport:
         """
         if priority is None:
             return "not requested"
-        raised: list[str] = []
-        for task in sorted(Path("/proc/self/task").iterdir()):
-            try:
-                name = (task / "comm").read_text().strip()
-            except OSError:  # a thread that ended meanwhile
-                continue
-            if name in CALLBACK_THREADS:
-                said = set_fifo(priority, int(task.name))
-                if not said.startswith("SCHED_FIFO"):
-                    return said
-                raised.append(name)
-        if not raised:
+        # Cyclone's threads name themselves once they first run, so on a loaded machine a participant just created
+        # can still show its receive thread unnamed: wait (briefly, at start-up only) until it has its name, or the
+        # thread that matters most would silently stay at the normal policy.
+        deadline = time.monotonic() + _CALLBACK_THREAD_WAIT_S
+        tasks = _callback_tasks()
+        while not any(name.startswith("recv") for name, _ in tasks) and time.monotonic() < deadline:
+            time.sleep(0.005)
+            tasks = _callback_tasks()
+        if not tasks:
             return f"no callback threads found (expected one of {', '.join(CALLBACK_THREADS)})"
+        raised: list[str] = []
+        for name, tid in tasks:
+            said = set_fifo(priority, tid)
+            if not said.startswith("SCHED_FIFO"):
+                return said
+            raised.append(name)
         return f"SCHED_FIFO {priority} ({', '.join(raised)})"
 
     def close(self) -> None:
