@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 class StrictModel(BaseModel):
     # Unknown keys are almost always typos (``max_age`` for ``max_age_s``); on a
     # robot a silently ignored limit is a limit that is not enforced.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No field of a profile means anything at NaN or infinity: ``limit: .inf`` let a large scale publish ~1e6 m/s,
+    # and a NaN scale or goal ran forever. Refused for every float of every model, nested ones included.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def require_finite(v: float) -> float:

@@ -26,9 +26,14 @@ from edgepilot.calibration.residuals_config import ResidualsConfig
 
 from edgepilot.daemon.config.base import ScaledTermBase, StrictModel
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
+from edgepilot.daemon.config.profile_yaml import ProfileYamlError, read_profile_yaml
 from edgepilot.daemon.config.joint_policy import (BaseAngularVelocityTerm, GaitPhaseTerm, JointActionConfig, JointPositionRelativeTerm,
                                   JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm, VelocityCommandTerm,
                                   LEGGED_TERMS, check_joint_policy, legged_term_size)
+
+
+#: m/s or rad/s: the largest command scale or limit a profile may give.
+MAX_COMMAND_MAGNITUDE = 100.0
 
 
 class ProfileError(ValueError):
@@ -265,8 +270,11 @@ TwistField = Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y
 class TwistChannel(StrictModel):
     field: TwistField
     index: int = Field(ge=0, description="Index in the model's action vector.")
-    scale: float = Field(description="Command = action[index] * scale, in m/s or rad/s.")
-    limit: float = Field(gt=0, description="Command is clipped to [-limit, limit] (m/s or rad/s).")
+    # The bounds are far above any wheeled or legged robot's speeds, and far below what a typo produces.
+    scale: float = Field(ge=-MAX_COMMAND_MAGNITUDE, le=MAX_COMMAND_MAGNITUDE,
+                         description="Command = action[index] * scale, in m/s or rad/s.")
+    limit: float = Field(gt=0, le=MAX_COMMAND_MAGNITUDE,
+                         description="Command is clipped to [-limit, limit] (m/s or rad/s), at most 100.")
 
 
 class ActionConfig(StrictModel):
@@ -602,8 +610,10 @@ def load_profile(path: str | Path) -> Profile:
     except OSError as err:
         raise ProfileError(f"cannot read robot profile {path}: {err.strerror}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
+        data = read_profile_yaml(text)
+    except ProfileYamlError as err:
+        raise ProfileError(f"invalid robot profile {path}: {err}") from None
+    except (yaml.YAMLError, RecursionError) as err:
         raise ProfileError(f"robot profile {path} is not valid YAML: {err}") from None
     profile = parse_profile(data, base_dir=path.resolve().parent, source=str(path))
     if not profile.model_path.is_file():
