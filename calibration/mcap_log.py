@@ -163,13 +163,23 @@ class RotatingMcapWriter:
         # empty or cut inside its header, and a kill before its first chunk leaves a valid start.
         tmp = temp_path_for(path)
         self._file = open(tmp, "wb")
-        self._writer = Ros2Writer(self._file, chunk_size=self.policy.chunk_bytes)
-        self._schemas = {name: self._writer.register_msgdef(name, text) for name, text in MSGDEFS.items()}
-        for name, data in self.metadata.items():
-            self._writer.add_metadata(name, data)
-        self._writer._writer.flush()
-        self._file.flush()
-        os.replace(tmp, path)
+        try:
+            self._writer = Ros2Writer(self._file, chunk_size=self.policy.chunk_bytes)
+            self._schemas = {name: self._writer.register_msgdef(name, text) for name, text in MSGDEFS.items()}
+            for name, data in self.metadata.items():
+                self._writer.add_metadata(name, data)
+            self._writer._writer.flush()
+            self._file.flush()
+            os.replace(tmp, path)
+        except BaseException:  # disk full before the header was out: no file at all, nothing to recover
+            self._writer = None
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+            tmp.unlink(missing_ok=True)
+            raise
         self._opened_at = self._last_flush = self._last_fsync = now
         self.stats.files_opened += 1
         self.stats.current_file = str(path)

@@ -8,7 +8,8 @@ file world-readable (the whole profile). So every such file lives in a directory
   systemd made it, owned by the service user, and removes it when the service stops;
 * else ``<base>/edgepilot-<uid>`` under /dev/shm (RAM; else the temp directory), created 0700 and, when it
   already exists, used only if it is a real directory (not a symlink), owned by this user and closed to group
-  and others (no read or write; traversal alone is allowed). Anything else is refused with :class:`UnsafePathError`: it may be another user's trap.
+  and others (no read or write; traversal alone is allowed). Anything else is refused with
+  :class:`UnsafePathError`: it may be another user's trap.
 
 Inside it every file is created with ``O_CREAT|O_EXCL|O_NOFOLLOW``, mode 0600: a name that exists already (a
 file or a symlink this process did not create) is refused rather than opened, and nothing is followed.

@@ -98,8 +98,8 @@ def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s:
 
     beat = hb.Heartbeat(heartbeat_path, create=False)
     a = beat.array
-    transport = make_transport(TransportConfig(kind="dds", domain_id=domain_id, security=DdsSecurityConfig.model_validate_json(
-        security) if security else None))
+    secured = DdsSecurityConfig.model_validate_json(security) if security else None
+    transport = make_transport(TransportConfig(kind="dds", domain_id=domain_id, security=secured))
     publisher = transport.twist_publisher(topic, stamped=stamped, frame_id=frame_id) if not joints else None
     zero = np.zeros(6)
     if joints:

@@ -3,9 +3,10 @@
 Holds the latest sensor messages (a 64-float vector, a 48x64x3 uint8 image,
 ...) between the transport's callback thread (the one writer) and the control
 loop (a reader). Every bit of state lives in one flat byte buffer, so the same
-ring can sit in process memory or in a
-memory-mapped file (the ingest process's, see ingest_process.py: not ``multiprocessing.shared_memory``) with the writer and
-the readers in different processes.
+ring can sit in process memory or in a memory-mapped file with the writer
+and the readers in different processes (the ingest process's file in the
+daemon's private runtime directory, see ingest_process.py; not
+``multiprocessing.shared_memory``, whose /dev/shm names are shared).
 
 Buffer layout (all int64 little-endian words are 8-byte aligned; offsets in
 bytes; ``C`` = capacity, ``S`` = one slot, rounded up to 64 bytes)::

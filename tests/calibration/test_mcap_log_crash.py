@@ -97,3 +97,22 @@ def test_disk_full_drops_and_counts_then_resumes(tmp_path: Path, monkeypatch: py
     w.close()
     kept = [v for f in w.files() for v in _standard_reader_values(f)]
     assert kept[-1] == 400 and kept == sorted(kept) and len(kept) <= w.stats.messages
+
+
+def test_tmpfs_full_while_logging_drops_and_counts(tmp_path: Path) -> None:
+    from tests.small_tmpfs import small_tmpfs
+
+    with small_tmpfs(tmp_path / "tiny", "256k") as tiny:
+        now = [0.0]
+        w = RotatingMcapWriter(tiny, policy=RotationPolicy(chunk_bytes=4096, flush_period_s=0.0), retry_s=1.0,
+                               clock=lambda: now[0])
+        for i in range(20_000):
+            now[0] += 0.01  # 200 s of 100 Hz records: the writer retries once a second while the disk is full
+            w.write("/edgepilot/x", "std_msgs/msg/Float64", {"data": float(i)}, i, i)  # never raises
+            w.tick()
+        w.close()
+        assert w.stats.write_errors > 0 and w.stats.dropped > 0
+        assert w.stats.messages + w.stats.dropped == 20_000
+        kept = [int(m.data) for f in w.files() for _, m in read_mcap_messages(f).messages.get("/edgepilot/x", [])]
+        assert kept == sorted(kept) and len(kept) <= w.stats.messages
+    print(f"residual log on a full tmpfs: written {w.stats.messages}, dropped {w.stats.dropped}, read back {len(kept)}")

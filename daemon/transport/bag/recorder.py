@@ -88,10 +88,11 @@ class _Segments:
     def _open(self) -> None:
         from rosbags.rosbag2 import StoragePlugin, Writer
 
-        self.writer = Writer(self.folder / f"{self.stem}_{self.index}", version=8, storage_plugin=StoragePlugin.MCAP)
-        self.writer.open()
+        self.count = 0  # messages in the open segment: what a failure of its file loses
         self.connections = {}
-        self.count = 0
+        writer = Writer(self.folder / f"{self.stem}_{self.index}", version=8, storage_plugin=StoragePlugin.MCAP)
+        writer.open()
+        self.writer = writer
 
     def write_empty(self) -> None:
         """One finished segment without messages, so a recording of nothing is still a valid bag."""
@@ -112,14 +113,18 @@ class _Segments:
         """Close the open segment, move its file beside the others, list it in ``metadata.yaml``."""
         if self.writer is None:
             return
-        writer, self.writer = self.writer, None
+        writer = self.writer
         name = f"{self.stem}_{self.index}"
-        self.index += 1
         try:
             writer.close()
         except Exception:
+            self.writer = None
+            self.index += 1
             shutil.rmtree(self.folder / name, ignore_errors=True)
             raise
+        self.writer = None
+        self.index += 1
+        self.count = 0
         src = self.folder / name / f"{name}.mcap"
         with open(src, "rb+") as f:
             os.fsync(f.fileno())
@@ -138,6 +143,7 @@ class _Segments:
                 pass
             shutil.rmtree(self.folder / f"{self.stem}_{self.index}", ignore_errors=True)
             self.index += 1
+        self.count = 0
 
 
 class BagRecorder:
@@ -170,6 +176,7 @@ class BagRecorder:
         self.dropped = 0
         self.errors = 0
         self.write_errors = 0
+        self.lost_to_disk = 0
         self.last_error = ""
         self._topics: set[str] = set()
         self._wake = threading.Event()
@@ -215,9 +222,8 @@ class BagRecorder:
                 continue
             try:
                 self._segments.write(topic, msg_type, t_ns, raw)
-            except OSError as err:  # disk full, I/O error: this message is lost, the next segment tries again
-                self.write_errors += 1
-                self._count_error(topic, err)
+            except OSError as err:  # disk full, I/O error: this message and its open segment are lost
+                self._lost_segment(topic, err, extra=1)
                 self._segments.abandon()
                 continue
             self.recorded += 1
@@ -229,24 +235,46 @@ class BagRecorder:
         if self.errors == 1:
             log.warning("could not record a message on %s (further errors are only counted): %r", topic, err)
 
+    def _lost_segment(self, topic: str, err: OSError, extra: int = 0) -> None:
+        """The open segment's messages never reach a finished file: no longer recorded, lost to the disk."""
+        lost = self._segments.count + extra
+        self.recorded -= lost - extra
+        self.lost_to_disk += lost
+        self.write_errors += 1
+        self._count_error(topic, err)
+
     def _finish_segment(self) -> None:
         try:
             self._segments.finish()
         except OSError as err:
-            self.write_errors += 1
-            self._count_error("(segment)", err)
+            self._lost_segment("(segment)", err)
 
     def close(self) -> Path:
-        """Write everything queued, finish the file and move it into place; returns the output path. Idempotent."""
+        """Write everything queued, finish the file and move it into place; returns the output path. Idempotent.
+
+        With the disk full the bag stays in its hidden folder (a valid bag up to its last finished segment) and
+        that folder is returned: ``edgepilot bag recover`` moves it into place once there is room.
+        """
         if self._closed:
             return self.path
         self._stopping = True
         self._wake.set()
         self._thread.join()
         self._closed = True
-        self._segments.finish()
-        if not self._segments.done:  # nothing recorded: still a valid, empty bag
-            self._segments.write_empty()
+        self._finish_segment()
+        try:
+            if not self._segments.done:  # nothing recorded: still a valid, empty bag
+                self._segments.write_empty()
+            self._move_into_place()
+        except OSError as err:
+            self.write_errors += 1
+            self._count_error("(close)", err)
+            log.error("could not finish the recording %s (%s); it stays in %s: run `edgepilot bag recover %s`",
+                      self.path, err, self._tmp, self._tmp)
+            self.path = self._tmp
+        return self.path
+
+    def _move_into_place(self) -> None:
         files = [self._tmp / d["path"] for d in self._segments.done]
         if self.path.suffix == ".mcap":
             # In this order, so that a kill at any step leaves a folder that recovery reads unambiguously: the
@@ -266,11 +294,10 @@ class BagRecorder:
         else:
             os.replace(self._tmp, self.path)
         fsync_dir(self.path.parent)
-        return self.path
 
     def summary(self) -> dict[str, Any]:
         return {"path": str(self.path), "recorded": self.recorded, "dropped": self.dropped, "errors": self.errors,
-                "write_errors": self.write_errors, "last_error": self.last_error, "topics": sorted(self._topics),
+                "write_errors": self.write_errors, "lost_to_disk": self.lost_to_disk, "last_error": self.last_error, "topics": sorted(self._topics),
                 "segments": len(self._segments.done)}
 
 class _RecordingPublisher:

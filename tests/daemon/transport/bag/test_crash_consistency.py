@@ -173,3 +173,30 @@ def test_bag_recover_command_makes_a_killed_recording_readable(tmp_path: Path) -
     bad = subprocess.run([sys.executable, "-m", "edgepilot", "bag", "recover", str(tmp_path / "nothing")],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "no such bag folder or file" in bad.stderr
+
+
+def test_tmpfs_full_while_recording_loses_messages_counted_never_control(tmp_path: Path) -> None:
+    import time
+
+    from edgepilot.daemon.transport.bag.bag_index import describe_file, storage_files
+    from tests.small_tmpfs import small_tmpfs
+
+    String = TS.types["std_msgs/msg/String"]
+    with small_tmpfs(tmp_path / "tiny", "384k") as tiny:
+        rec = BagRecorder(tiny / "full", segment_s=0.05)
+        sent = 0
+        t_end = time.monotonic() + 1.5
+        while time.monotonic() < t_end:
+            t0 = time.perf_counter()
+            rec.record("/chatter", "std_msgs/msg/String", String(data="x" * 4000), 1_700_000_000_000_000_000 + sent)
+            assert time.perf_counter() - t0 < 0.01  # the caller (the control loop) never waits on the disk
+            sent += 1
+            time.sleep(0.001)
+        out = rec.close()
+        s = rec.summary()
+        assert rec.degraded and s["write_errors"] > 0 and s["lost_to_disk"] > 0
+        on_disk = sum(describe_file(f)["count"] for f in storage_files(out))
+        assert on_disk == s["recorded"] and s["recorded"] + s["lost_to_disk"] + s["dropped"] == sent
+        with Reader(out) as r:  # rosbags opens what is there: every listed (finished) segment
+            assert 0 < sum(1 for _ in r.messages()) <= on_disk
+    print(f"tmpfs full: sent {sent}, recorded {s['recorded']}, lost to disk {s['lost_to_disk']}")
