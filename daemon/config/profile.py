@@ -24,7 +24,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError,
 
 from edgepilot.calibration.residuals_config import ResidualsConfig
 
-from edgepilot.daemon.config.base import ScaledTermBase, StrictModel
+from edgepilot.daemon.config.base import Bounded, ScaledTermBase, StrictModel
 from edgepilot.daemon.config.joint_policy import (BaseAngularVelocityTerm, GaitPhaseTerm, JointActionConfig, JointPositionRelativeTerm,
                                   JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm, VelocityCommandTerm,
                                   LEGGED_TERMS, check_joint_policy, legged_term_size)
@@ -70,14 +70,15 @@ class StreamConfig(StrictModel):
     required: bool = Field(default=True, description="A required stream that is stale or missing is a fault.")
     queue_depth: int = Field(default=64, ge=2, le=65536, description="Ring buffer capacity, samples.")
     joints: tuple[str, ...] = Field(default=(), description="JointState only: joint names stored, in this order.")
-    width: int = Field(default=0, ge=0, description="Image only: expected width, px.")
-    height: int = Field(default=0, ge=0, description="Image only: expected height, px.")
+    # 16384 px per side is beyond any robot camera; a 1e9 x 1e9 frame would try to preallocate exabytes.
+    width: int = Field(default=0, ge=0, le=16384, description="Image only: expected width, px.")
+    height: int = Field(default=0, ge=0, le=16384, description="Image only: expected height, px.")
     encoding: ImageEncoding | Literal[""] = Field(
         default="", description="Image: the encoding messages must carry; CompressedImage: what the jpeg/png must decode to.")
     qos: Literal["sensor_data", "reliable"] | None = Field(
         default=None, description="Subscription QoS; default: sensor_data (best effort) for sensors, reliable for Twist inputs.")
     # Integrity limits (daemon/streams/integrity.py): each off unless set, so a profile without them behaves as before.
-    value_range: dict[str, tuple[float, float]] = Field(
+    value_range: dict[str, tuple[Bounded, Bounded]] = Field(
         default_factory=dict, description="Physical limits per field, {field: [low, high]} in the field's unit "
         "(JointState: position rad, velocity rad/s; Imu: angular_velocity rad/s, linear_acceleration m/s^2, orientation; "
         "Twist: linear m/s, angular rad/s). A sample outside them is a fault (out_of_range:<stream>). Default: none.")
@@ -175,7 +176,7 @@ class GoalTerm(ScaledTermBase):
     """
 
     kind: Literal["goal_relative"]
-    goal_xy: tuple[float, float] = Field(description="Goal in the odometry frame (the start pose), m.")
+    goal_xy: tuple[Bounded, Bounded] = Field(description="Goal in the odometry frame (the start pose), m.")
 
 
 class TwistCommandTerm(ScaledTermBase):
@@ -256,9 +257,10 @@ TwistField = Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y
 
 class TwistChannel(StrictModel):
     field: TwistField
-    index: int = Field(ge=0, description="Index in the model's action vector.")
-    scale: float = Field(description="Command = action[index] * scale, in m/s or rad/s.")
-    limit: float = Field(gt=0, description="Command is clipped to [-limit, limit] (m/s or rad/s).")
+    index: int = Field(ge=0, le=4095, description="Index in the model's action vector.")
+    scale: Bounded = Field(description="Command = action[index] * scale, in m/s or rad/s.")
+    # 100 m/s or rad/s is beyond any ground robot; the limit is the last bound before the motors.
+    limit: float = Field(gt=0, le=100, description="Command is clipped to [-limit, limit] (m/s or rad/s).")
 
 
 class ActionConfig(StrictModel):
