@@ -33,7 +33,7 @@ def _profile_with(tmp_path: Path, comp: dict | None, name: str = "comp.yaml") ->
 
 
 def test_errors_name_the_field_and_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(CompensationError, match=r"observation\.0\.bias: .*not a finite"):
+    with pytest.raises(CompensationError, match=r"observation\.0\.bias: .*finite number"):
         parse_compensation({**GOOD, "observation": [{"field": "imu.angular_velocity.z", "bias": float("nan")}]})
     with pytest.raises(CompensationError, match=r"actoin: unknown field"):
         parse_compensation({**GOOD, "actoin": []})
