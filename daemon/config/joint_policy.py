@@ -39,9 +39,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from edgepilot.daemon.config.base import Bounded, ScaledTermBase, StrictModel
+from edgepilot.daemon.config.topics import TopicName
 
 
 class _LeggedTermBase(ScaledTermBase):
@@ -195,7 +196,7 @@ class JointActionConfig(StrictModel):
     """
 
     output: Literal["joint_positions", "joint_torques"]
-    topic: str = Field(default="/joint_commands", description="Command topic, e.g. /forward_position_controller/commands.")
+    topic: TopicName = Field(default="/joint_commands", description="Command topic, e.g. /forward_position_controller/commands.")
     message: Literal["joint_state", "float64_multi_array"] = Field(
         default="float64_multi_array", description="joint_positions: JointState (by name) or Float64MultiArray "
         "(joints order). joint_torques: float64_multi_array only.")
@@ -213,13 +214,6 @@ class JointActionConfig(StrictModel):
     safe_action: Literal["hold", "damping"] = Field(default="damping", description="Output on any fault.")
     safe_damping: dict[str, Bounded] | Bounded | None = Field(
         default=None, description="joint_torques damping safe action kd, N m s/rad; default: 'damping'.")
-
-    @field_validator("topic")
-    @classmethod
-    def _topic_is_absolute(cls, v: str) -> str:
-        if not v.startswith("/") or " " in v or v.endswith("/"):
-            raise ValueError(f"topic {v!r} must be an absolute ROS 2 name such as '/joint_commands'")
-        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> "JointActionConfig":

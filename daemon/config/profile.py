@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError, model_validator
 
 from edgepilot.calibration.residuals_config import ResidualsConfig
 
 from edgepilot.daemon.config.base import Bounded, ScaledTermBase, StrictModel
+from edgepilot.daemon.config.topics import FIXED_OUTPUT_TOPICS, TopicName
 from edgepilot.daemon.config.joint_policy import (BaseAngularVelocityTerm, GaitPhaseTerm, JointActionConfig, JointPositionRelativeTerm,
                                   JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm, VelocityCommandTerm,
                                   LEGGED_TERMS, check_joint_policy, legged_term_size)
@@ -63,7 +64,7 @@ class StreamConfig(StrictModel):
     fault that zeroes the command.
     """
 
-    topic: str = Field(description="ROS 2 topic name, e.g. /joint_states.")
+    topic: TopicName = Field(description="ROS 2 topic name, e.g. /joint_states.")
     type: StreamType = Field(description="ROS 2 message type.")
     rate_hz: float = Field(gt=0, le=10_000, description="Expected publish rate, Hz.")
     max_age_s: float = Field(gt=0, le=10, description="Largest age of the newest sample before the stream is stale, s.")
@@ -98,13 +99,6 @@ class StreamConfig(StrictModel):
         "stamps not counted) arrive faster than this, Hz, over a sliding window of max(0.1 s, 5 periods of rate_hz): "
         "a babbling driver, two publishers on one topic. "
         "Above rate_hz (about twice it). Default: off.")
-
-    @field_validator("topic")
-    @classmethod
-    def _topic_is_absolute(cls, v: str) -> str:
-        if not v.startswith("/") or " " in v or v.endswith("/"):
-            raise ValueError(f"topic {v!r} must be an absolute ROS 2 name such as '/imu/data'")
-        return v
 
     @model_validator(mode="after")
     def _type_specific_fields(self) -> "StreamConfig":
@@ -266,7 +260,7 @@ class TwistChannel(StrictModel):
 class ActionConfig(StrictModel):
     output: Literal["twist", "twist_stamped"] = Field(
         default="twist", description="geometry_msgs/Twist, or TwistStamped (header: the transport's clock, frame_id).")
-    topic: str = "/cmd_vel"
+    topic: TopicName = "/cmd_vel"
     frame_id: str = Field(default="base_link", description="twist_stamped only: header.frame_id of each command.")
     channels: tuple[TwistChannel, ...] = Field(min_length=1)
     send_thread: bool = Field(
@@ -452,6 +446,17 @@ class Profile(StrictModel):
                 raise ValueError(f"ingest.mode=process cannot record received messages (transport.record="
                                  f"{self.transport.record!r}): the ingest process receives them; use ingest.mode: auto "
                                  "or in_process to record")
+        return self
+
+    @model_validator(mode="after")
+    def _inputs_are_not_outputs(self) -> "Profile":
+        # A same-process Cyclone listener on a topic the process writes can deadlock (issue 21), and reading
+        # back one's own commands is a feedback loop.
+        outputs = {self.action.topic, *FIXED_OUTPUT_TOPICS}
+        for name, s in self.streams.items():
+            if s.topic in outputs:
+                raise ValueError(f"streams.{name}.topic={s.topic!r} is a topic the daemon publishes; a stream must read "
+                                 "another topic (e.g. /cmd_vel_in for teleop)")
         return self
 
     @model_validator(mode="after")

@@ -48,3 +48,16 @@ def test_a_non_finite_or_unbounded_number_is_a_field_error(path: str, value: obj
         parse_profile(_with(path, value), base_dir=default_profile_path().parent)
     # The message names the field the user must fix (the first two parts of the dotted path at least).
     assert ".".join(path.split(".")[:2]) in str(err.value)
+
+
+@pytest.mark.parametrize("topic", ["/imu\x00data", "/imu/dätä", "/imu data", "/imu/", "imu", "/1imu", "/a__b"])
+def test_a_topic_breaking_ros2_naming_rules_is_a_field_error(topic: str) -> None:
+    with pytest.raises(ProfileError, match=r"streams\.imu\.topic: .*not an absolute ROS 2 name"):
+        parse_profile(_with("streams.imu.topic", topic), base_dir=default_profile_path().parent)
+
+
+@pytest.mark.parametrize("topic", ["/cmd_vel", "/diagnostics"])
+def test_a_stream_on_a_topic_the_daemon_publishes_is_refused(topic: str) -> None:
+    # Same-process listener on a written topic deadlocks Cyclone (issue 21), and it would read its own output.
+    with pytest.raises(ProfileError, match=r"streams\.imu\.topic=.*the daemon publishes"):
+        parse_profile(_with("streams.imu.topic", topic), base_dir=default_profile_path().parent)
