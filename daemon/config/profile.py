@@ -26,6 +26,7 @@ from edgepilot.calibration.residuals_config import ResidualsConfig
 
 from edgepilot.daemon.config.base import Bounded, ScaledTermBase, StrictModel
 from edgepilot.daemon.config.topics import FIXED_OUTPUT_TOPICS, TopicName
+from edgepilot.daemon.config.yaml_loading import YamlProfileError, load_yaml_text
 from edgepilot.daemon.config.joint_policy import (BaseAngularVelocityTerm, GaitPhaseTerm, JointActionConfig, JointPositionRelativeTerm,
                                   JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm, VelocityCommandTerm,
                                   LEGGED_TERMS, check_joint_policy, legged_term_size)
@@ -583,7 +584,9 @@ def load_profile(path: str | Path) -> Profile:
     except OSError as err:
         raise ProfileError(f"cannot read robot profile {path}: {err.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml_text(text)
+    except YamlProfileError as err:
+        raise ProfileError(f"invalid robot profile {path}: {err}") from None
     except yaml.YAMLError as err:
         raise ProfileError(f"robot profile {path} is not valid YAML: {err}") from None
     profile = parse_profile(data, base_dir=path.resolve().parent, source=str(path))
