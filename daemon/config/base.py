@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class StrictModel(BaseModel):
     # Unknown keys are almost always typos (``max_age`` for ``max_age_s``); on a
     # robot a silently ignored limit is a limit that is not enforced.
-    # No field of a profile means anything at NaN or infinity: ``limit: .inf`` let a large scale publish ~1e6 m/s,
-    # and a NaN scale or goal ran forever. Refused for every float of every model, nested ones included.
+    # NaN/Inf in any float field is refused for every model: a NaN scale or an infinite limit passes every
+    # comparison-based clamp and reaches the actuators (issue 21: limit .inf published linear.x ~ 1e6 m/s).
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
@@ -22,12 +24,17 @@ def require_finite(v: float) -> float:
     return v
 
 
+#: A finite number within +-1e6: any physical quantity a profile gives (m, rad, gains, scales) fits, and a
+#: typo such as 1e300 is refused at load instead of overflowing the observation or command arithmetic.
+Bounded = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+
+
 class ScaledTermBase(StrictModel):
     """An observation term's ``clip((raw + offset) * scale)``."""
 
-    scale: float = Field(default=1.0, description="Multiplier applied after the offset.")
-    offset: float = Field(default=0.0, description="Added to the raw value before scaling.")
-    clip: tuple[float, float] | None = Field(default=None, description="[low, high] applied after scaling.")
+    scale: Bounded = Field(default=1.0, description="Multiplier applied after the offset.")
+    offset: Bounded = Field(default=0.0, description="Added to the raw value before scaling.")
+    clip: tuple[Bounded, Bounded] | None = Field(default=None, description="[low, high] applied after scaling.")
 
     @field_validator("clip")
     @classmethod

@@ -39,9 +39,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from edgepilot.daemon.config.base import ScaledTermBase, StrictModel
+from edgepilot.daemon.config.base import Bounded, ScaledTermBase, StrictModel
+from edgepilot.daemon.config.topics import TopicName
 
 
 class _LeggedTermBase(ScaledTermBase):
@@ -56,7 +57,7 @@ class _LeggedTermBase(ScaledTermBase):
 
 class _ImuTermBase(_LeggedTermBase):
     stream: str = Field(description="Name of a sensor_msgs/Imu stream in 'streams'.")
-    imu_mounting_rpy: tuple[float, float, float] = Field(
+    imu_mounting_rpy: tuple[Bounded, Bounded, Bounded] = Field(
         default=(0.0, 0.0, 0.0), description="IMU frame in the base frame: roll, pitch, yaw, rad (fixed axes XYZ).")
 
 
@@ -92,8 +93,8 @@ class VelocityCommandTerm(_LeggedTermBase):
     kind: Literal["velocity_command"]
     fields: tuple[VelocityField, ...] = Field(default=("linear.x", "linear.y", "angular.z"), min_length=1)
     stream: str | None = Field(default=None, description="Twist or TwistStamped stream; exclusive with 'value'.")
-    value: tuple[float, ...] | None = Field(default=None, description="Fixed command, one per field (m/s, rad/s).")
-    limits: tuple[tuple[float, float], ...] | None = Field(
+    value: tuple[Bounded, ...] | None = Field(default=None, description="Fixed command, one per field (m/s, rad/s).")
+    limits: tuple[tuple[Bounded, Bounded], ...] | None = Field(
         default=None, description="[low, high] per field, applied to the streamed command (m/s, rad/s). Default: none.")
 
     @model_validator(mode="after")
@@ -195,31 +196,24 @@ class JointActionConfig(StrictModel):
     """
 
     output: Literal["joint_positions", "joint_torques"]
-    topic: str = Field(default="/joint_commands", description="Command topic, e.g. /forward_position_controller/commands.")
+    topic: TopicName = Field(default="/joint_commands", description="Command topic, e.g. /forward_position_controller/commands.")
     message: Literal["joint_state", "float64_multi_array"] = Field(
         default="float64_multi_array", description="joint_positions: JointState (by name) or Float64MultiArray "
         "(joints order). joint_torques: float64_multi_array only.")
     stream: str = Field(description="The JointState stream the joints are measured on (PD loop, damping, checks).")
     joints: tuple[str, ...] = Field(min_length=1, description="The policy's joint order (action index i -> joints[i]).")
-    scale: float | tuple[float, ...] = Field(default=1.0, description="Action scale, one or one per joint (rad per unit).")
-    clip: tuple[float, float] | None = Field(default=None, description="[low, high] on the raw action, before scaling.")
-    default_positions: dict[str, float] = Field(description="Default joint angles, rad, every action joint.")
-    position_limits: dict[str, tuple[float, float]] = Field(
+    scale: Bounded | tuple[Bounded, ...] = Field(default=1.0, description="Action scale, one or one per joint (rad per unit).")
+    clip: tuple[Bounded, Bounded] | None = Field(default=None, description="[low, high] on the raw action, before scaling.")
+    default_positions: dict[str, Bounded] = Field(description="Default joint angles, rad, every action joint.")
+    position_limits: dict[str, tuple[Bounded, Bounded]] = Field(
         default_factory=dict, description="Per joint [low, high] on the target, rad. Default: none.")
-    stiffness: dict[str, float] | float = Field(default=0.0, description="kp, N m/rad: one or per joint.")
-    damping: dict[str, float] | float = Field(default=0.0, description="kd, N m s/rad: one or per joint.")
-    torque_limits: dict[str, float] | float | None = Field(default=None, description="joint_torques: |tau| max, N m.")
+    stiffness: dict[str, Bounded] | Bounded = Field(default=0.0, description="kp, N m/rad: one or per joint.")
+    damping: dict[str, Bounded] | Bounded = Field(default=0.0, description="kd, N m s/rad: one or per joint.")
+    torque_limits: dict[str, Bounded] | Bounded | None = Field(default=None, description="joint_torques: |tau| max, N m.")
     decimation: int = Field(default=1, ge=1, le=100, description="Loop ticks per policy step.")
     safe_action: Literal["hold", "damping"] = Field(default="damping", description="Output on any fault.")
-    safe_damping: dict[str, float] | float | None = Field(
+    safe_damping: dict[str, Bounded] | Bounded | None = Field(
         default=None, description="joint_torques damping safe action kd, N m s/rad; default: 'damping'.")
-
-    @field_validator("topic")
-    @classmethod
-    def _topic_is_absolute(cls, v: str) -> str:
-        if not v.startswith("/") or " " in v or v.endswith("/"):
-            raise ValueError(f"topic {v!r} must be an absolute ROS 2 name such as '/joint_commands'")
-        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> "JointActionConfig":

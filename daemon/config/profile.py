@@ -20,20 +20,17 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError, model_validator
 
 from edgepilot.calibration.residuals_config import ResidualsConfig
 
-from edgepilot.daemon.config.base import ScaledTermBase, StrictModel
+from edgepilot.daemon.config.base import Bounded, ScaledTermBase, StrictModel
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
-from edgepilot.daemon.config.profile_yaml import ProfileYamlError, read_profile_yaml
+from edgepilot.daemon.config.topics import FIXED_OUTPUT_TOPICS, TopicName
+from edgepilot.daemon.config.yaml_loading import YamlProfileError, load_yaml_text
 from edgepilot.daemon.config.joint_policy import (BaseAngularVelocityTerm, GaitPhaseTerm, JointActionConfig, JointPositionRelativeTerm,
                                   JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm, VelocityCommandTerm,
                                   LEGGED_TERMS, check_joint_policy, legged_term_size)
-
-
-#: m/s or rad/s: the largest command scale or limit a profile may give.
-MAX_COMMAND_MAGNITUDE = 100.0
 
 
 class ProfileError(ValueError):
@@ -69,21 +66,22 @@ class StreamConfig(StrictModel):
     fault that zeroes the command.
     """
 
-    topic: str = Field(description="ROS 2 topic name, e.g. /joint_states.")
+    topic: TopicName = Field(description="ROS 2 topic name, e.g. /joint_states.")
     type: StreamType = Field(description="ROS 2 message type.")
     rate_hz: float = Field(gt=0, le=10_000, description="Expected publish rate, Hz.")
     max_age_s: float = Field(gt=0, le=10, description="Largest age of the newest sample before the stream is stale, s.")
     required: bool = Field(default=True, description="A required stream that is stale or missing is a fault.")
     queue_depth: int = Field(default=64, ge=2, le=65536, description="Ring buffer capacity, samples.")
     joints: tuple[str, ...] = Field(default=(), description="JointState only: joint names stored, in this order.")
-    width: int = Field(default=0, ge=0, description="Image only: expected width, px.")
-    height: int = Field(default=0, ge=0, description="Image only: expected height, px.")
+    # 16384 px per side is beyond any robot camera; a 1e9 x 1e9 frame would try to preallocate exabytes.
+    width: int = Field(default=0, ge=0, le=16384, description="Image only: expected width, px.")
+    height: int = Field(default=0, ge=0, le=16384, description="Image only: expected height, px.")
     encoding: ImageEncoding | Literal[""] = Field(
         default="", description="Image: the encoding messages must carry; CompressedImage: what the jpeg/png must decode to.")
     qos: Literal["sensor_data", "reliable"] | None = Field(
         default=None, description="Subscription QoS; default: sensor_data (best effort) for sensors, reliable for Twist inputs.")
     # Integrity limits (daemon/streams/integrity.py): each off unless set, so a profile without them behaves as before.
-    value_range: dict[str, tuple[float, float]] = Field(
+    value_range: dict[str, tuple[Bounded, Bounded]] = Field(
         default_factory=dict, description="Physical limits per field, {field: [low, high]} in the field's unit "
         "(JointState: position rad, velocity rad/s; Imu: angular_velocity rad/s, linear_acceleration m/s^2, orientation; "
         "Twist: linear m/s, angular rad/s). A sample outside them is a fault (out_of_range:<stream>). Default: none.")
@@ -110,13 +108,6 @@ class StreamConfig(StrictModel):
         "interleave conflicting data that no other check can tell apart. null: any number. dds transport only "
         "(publication matched count of the stream's reader). A driver that dies without unregistering counts until "
         "its DDS lease expires (Cyclone: 10 s) if it restarts sooner. Default: 1.")
-
-    @field_validator("topic")
-    @classmethod
-    def _topic_is_absolute(cls, v: str) -> str:
-        if not v.startswith("/") or " " in v or v.endswith("/"):
-            raise ValueError(f"topic {v!r} must be an absolute ROS 2 name such as '/imu/data'")
-        return v
 
     @model_validator(mode="after")
     def _type_specific_fields(self) -> "StreamConfig":
@@ -188,7 +179,7 @@ class GoalTerm(ScaledTermBase):
     """
 
     kind: Literal["goal_relative"]
-    goal_xy: tuple[float, float] = Field(description="Goal in the odometry frame (the start pose), m.")
+    goal_xy: tuple[Bounded, Bounded] = Field(description="Goal in the odometry frame (the start pose), m.")
 
 
 class TwistCommandTerm(ScaledTermBase):
@@ -269,18 +260,16 @@ TwistField = Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y
 
 class TwistChannel(StrictModel):
     field: TwistField
-    index: int = Field(ge=0, description="Index in the model's action vector.")
-    # The bounds are far above any wheeled or legged robot's speeds, and far below what a typo produces.
-    scale: float = Field(ge=-MAX_COMMAND_MAGNITUDE, le=MAX_COMMAND_MAGNITUDE,
-                         description="Command = action[index] * scale, in m/s or rad/s.")
-    limit: float = Field(gt=0, le=MAX_COMMAND_MAGNITUDE,
-                         description="Command is clipped to [-limit, limit] (m/s or rad/s), at most 100.")
+    index: int = Field(ge=0, le=4095, description="Index in the model's action vector.")
+    scale: Bounded = Field(description="Command = action[index] * scale, in m/s or rad/s.")
+    # 100 m/s or rad/s is beyond any ground robot; the limit is the last bound before the motors.
+    limit: float = Field(gt=0, le=100, description="Command is clipped to [-limit, limit] (m/s or rad/s).")
 
 
 class ActionConfig(StrictModel):
     output: Literal["twist", "twist_stamped"] = Field(
         default="twist", description="geometry_msgs/Twist, or TwistStamped (header: the transport's clock, frame_id).")
-    topic: str = "/cmd_vel"
+    topic: TopicName = "/cmd_vel"
     frame_id: str = Field(default="base_link", description="twist_stamped only: header.frame_id of each command.")
     channels: tuple[TwistChannel, ...] = Field(min_length=1)
     send_thread: bool = Field(
@@ -610,8 +599,8 @@ def load_profile(path: str | Path) -> Profile:
     except OSError as err:
         raise ProfileError(f"cannot read robot profile {path}: {err.strerror}") from None
     try:
-        data = read_profile_yaml(text)
-    except ProfileYamlError as err:
+        data = load_yaml_text(text)
+    except YamlProfileError as err:
         raise ProfileError(f"invalid robot profile {path}: {err}") from None
     except (yaml.YAMLError, RecursionError) as err:
         raise ProfileError(f"robot profile {path} is not valid YAML: {err}") from None

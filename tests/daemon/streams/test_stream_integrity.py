@@ -44,7 +44,7 @@ def _stream_error(base: dict, stream: str, **fields: object) -> str:
     ("imu", {"value_range": {"gyro": [-1, 1]}}, ["streams.imu", "value_range.gyro", "angular_velocity"]),
     ("camera", {"value_range": {"image": [0, 255]}}, ["value_range.image", "pixels need no range"]),
     ("imu", {"value_range": {"angular_velocity": [3, -3]}}, ["value_range.angular_velocity", "low < high"]),
-    ("imu", {"value_range": {"angular_velocity": [-math.inf, 3]}}, ["must be finite"]),
+    ("imu", {"value_range": {"angular_velocity": [-math.inf, 3]}}, ["value_range.angular_velocity.0", "finite number"]),
     ("imu", {"max_identical_s": 0.01}, ["max_identical_s=0.01", "max_age_s=0.05", "at least 0.05"]),
     ("imu", {"reject_out_of_order": True}, ["reject_out_of_order needs max_stamp_skew_s"]),
     ("imu", {"max_rate_hz": 150}, ["max_rate_hz=150", "above rate_hz=200", "about 400"]),
