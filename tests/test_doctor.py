@@ -169,6 +169,9 @@ for _, module in doctor.REQUIRED_PACKAGES:
     __import__(module)
 import edgepilot.daemon.service, edgepilot.engines.onnxruntime_backend, edgepilot.engines.engine_provisioning
 import edgepilot.engines.engine_cache, edgepilot.engines.platform_detect, edgepilot.daemon.action.twist
+import contextlib, io
+with contextlib.redirect_stdout(io.StringIO()):  # once as root: every module the command imports lazily is loaded
+    cli.main(["doctor", "--json"])
 os.setgroups([])
 os.setresgid({SERVICE_UID}, {SERVICE_UID}, {SERVICE_UID})
 os.setresuid({SERVICE_UID}, {SERVICE_UID}, {SERVICE_UID})

@@ -393,6 +393,16 @@ finally:
 """
 
 
+def start_second_imu_publisher(dds_domain: int) -> tuple[subprocess.Popen, float]:
+    """The other process on /imu/data; returns it and the monotonic time its writer existed."""
+    second = subprocess.Popen([sys.executable, "-c", SECOND_IMU_PUBLISHER, str(dds_domain)], stdout=subprocess.PIPE,
+                              text=True)
+    assert second.stdout is not None
+    word, t_second = second.stdout.readline().split()
+    assert word == "ready"
+    return second, float(t_second)
+
+
 def test_a_second_publisher_on_an_input_topic_zeroes_until_it_leaves(tmp_path: Path, dds_domain: int) -> None:
     """Another process starts publishing /imu/data beside the robot (another driver, a bag, another user's node):
     the daemon (default ingest process, default max_publishers: 1) zeroes and reports second_publisher:imu; once it
@@ -405,11 +415,7 @@ def test_a_second_publisher_on_an_input_topic_zeroes_until_it_leaves(tmp_path: P
     second = None
     try:
         rig.wait_driving(0.0, timeout=20.0)
-        second = subprocess.Popen([sys.executable, "-c", SECOND_IMU_PUBLISHER, str(dds_domain)], stdout=subprocess.PIPE,
-                                  text=True)
-        assert second.stdout is not None
-        word, t_second = second.stdout.readline().split()
-        assert word == "ready"
+        second, t_second = start_second_imu_publisher(dds_domain)
         r = check_fault(rig, float(t_second), allowed_s=0.5)  # discovery on loopback, then at most two ticks
         rig.wait_for(lambda: status.exists() and "second_publisher:imu" in json.loads(status.read_text())["faults"],
                      3.0, "second_publisher:imu in the status file")
@@ -437,10 +443,7 @@ def test_a_second_publisher_the_profile_allows_is_no_fault(tmp_path: Path, dds_d
     second = None
     try:
         rig.wait_driving(0.0, timeout=20.0)
-        second = subprocess.Popen([sys.executable, "-c", SECOND_IMU_PUBLISHER, str(dds_domain)], stdout=subprocess.PIPE,
-                                  text=True)
-        assert second.stdout is not None
-        t_second = float(second.stdout.readline().split()[1])
+        second, t_second = start_second_imu_publisher(dds_domain)
         time.sleep(1.0)  # far longer than the 7.5 ms the fault took with the default limit
         cmds = rig.commands_since(t_second)
         assert len(cmds) >= 30 and first_zero_after(cmds) is None, cmds[:5]
