@@ -150,16 +150,18 @@ def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s:
                 # 0 (that read as a stall, and a zero and a "loop stalled (-0.0 ms)" line, at every start).
                 last_tick = running_since = running_since or now
             if state == hb.STATE_RUNNING and now - last_tick > timeout_ns:
-                if not stalled:
+                first = not stalled
+                if first:
                     stalled = True
                     a[hb.SUPERVISOR_STALLS] += 1
                     next_zero = now
-                    log.warning(f"loop stalled ({(now - last_tick) / 1e6:.1f} ms since last tick) -> zero velocity",
-                                extra={"FAULT": "loop_stall", "EDGEPILOT_EVENT": "supervisor_stall"})
                 if now >= next_zero:
                     publisher.publish(zero)
                     a[hb.SUPERVISOR_ZEROS] += 1
                     next_zero += zero_period_ns
+                if first:  # after the zero: formatting and writing a log line must not delay the stop
+                    log.warning(f"loop stalled ({(now - last_tick) / 1e6:.1f} ms since last tick) -> zero velocity",
+                                extra={"FAULT": "loop_stall", "EDGEPILOT_EVENT": "supervisor_stall"})
             else:
                 stalled = False
             time.sleep(poll_s)
