@@ -376,14 +376,10 @@ def fields_read(profile: Profile, stream: str) -> frozenset[str]:
 
 
 def subscribe_stream(transport: Any, config: StreamConfig, ingest: StreamIngest) -> None:
-    """Subscribe ``ingest`` to its topic on ``transport``, with the publisher count where the transport reports one
-    (``reports_publishers``: the DDS transport)."""
+    """Subscribe ``ingest`` to its topic on ``transport``, with the publisher count where the transport reports one."""
     reliable = None if config.qos is None else config.qos == "reliable"
-    if getattr(transport, "reports_publishers", False):
-        transport.subscribe(config.topic, config.type, ingest.on_message, reliable=reliable,
-                            on_publishers=ingest.on_publishers)
-    else:
-        transport.subscribe(config.topic, config.type, ingest.on_message, reliable=reliable)
+    transport.subscribe(config.topic, config.type, ingest.on_message, reliable=reliable,
+                        on_publishers=ingest.on_publishers)
 
 
 def make_ingest(name: str, config: StreamConfig, clock: Clock | None = None, profile: Profile | None = None) -> StreamIngest:

@@ -82,15 +82,23 @@ class LoopClock(Protocol):
 JointTargetMessage = Literal["joint_state", "float64_multi_array"]
 
 
+#: ``on_publishers(count)``: the topic's matched writers (Transport.subscribe).
+PublisherCountCallback = Callable[[int], None]
+
+
 class Transport(Protocol):
     @property
     def loop_clock(self) -> LoopClock | None:
         """None: the loop runs on the host's monotonic clock."""
 
-    def subscribe(self, topic: str, msg_type: str, callback: MessageCallback, *, reliable: bool | None = None) -> None:
+    def subscribe(self, topic: str, msg_type: str, callback: MessageCallback, *, reliable: bool | None = None,
+                  on_publishers: PublisherCountCallback | None = None) -> None:
         """Call ``callback(msg)`` for each message received on ``topic`` (ROS name, e.g. /imu/data).
 
         ``reliable``: None picks sensor-data QoS for ``sensor_msgs/*`` and reliable otherwise.
+        ``on_publishers(count)``: called with the number of writers on ``topic`` whenever it changes, where the
+        transport can tell (DDS); a transport that cannot (replay, rclpy) never calls it, so ``max_publishers``
+        never fires there.
         """
 
     def twist_publisher(self, topic: str, *, stamped: bool = False, frame_id: str = "base_link") -> TwistPublisher:

@@ -51,7 +51,7 @@ from typing import Any
 
 from edgepilot.common.atomic_file import fsync_dir
 from edgepilot.daemon.transport import outputs
-from edgepilot.daemon.transport.base import MessageCallback
+from edgepilot.daemon.transport.base import MessageCallback, PublisherCountCallback
 from edgepilot.daemon.transport.bag.bag_index import describe_file, write_metadata
 from edgepilot.daemon.transport.bag.mcap_salvage import copy_mcap
 from edgepilot.daemon.transport.bag.recover import FINAL_NAME, recover_leftovers
@@ -325,8 +325,7 @@ class RecordingTransport:
         self.loop_clock = getattr(inner, "loop_clock", None)
 
     def subscribe(self, topic: str, msg_type: str, callback: MessageCallback, *, reliable: bool | None = None,
-                  **extra: Any) -> None:
-        """``extra``: what the inner transport's subscribe takes beyond the protocol (DDS: ``on_publishers``)."""
+                  on_publishers: PublisherCountCallback | None = None) -> None:
         record = self.recorder.record
         now = self.inner.ros_time_ns
         typ = normalise_type(msg_type)
@@ -335,7 +334,7 @@ class RecordingTransport:
             record(topic, typ, msg, now())
             callback(msg)
 
-        self.inner.subscribe(topic, msg_type, recorded, reliable=reliable, **extra)
+        self.inner.subscribe(topic, msg_type, recorded, reliable=reliable, on_publishers=on_publishers)
 
     def publisher(self, topic: str, msg_type: str, reliable: bool = True) -> _RecordingPublisher:
         return _RecordingPublisher(self.inner.publisher(topic, msg_type, reliable=reliable), self.recorder, topic,

@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterator
 
 from edgepilot.daemon.transport import outputs
 from edgepilot.daemon.transport.bag.bag_source import BagOpenError, BagSource, normalise_type
-from edgepilot.daemon.transport.base import MessageCallback
+from edgepilot.daemon.transport.base import MessageCallback, PublisherCountCallback
 
 __all__ = ["ReplayTransport", "ReplayClock", "ReplayError", "normalise_type"]
 
@@ -135,7 +135,8 @@ class ReplayTransport:
 
     # --- Transport protocol ----------------------------------------------
 
-    def subscribe(self, topic: str, msg_type: str, callback: MessageCallback, *, reliable: bool | None = None) -> None:
+    def subscribe(self, topic: str, msg_type: str, callback: MessageCallback, *, reliable: bool | None = None,
+                  on_publishers: PublisherCountCallback | None = None) -> None:
         want = normalise_type(msg_type)
         have = self.topics.get(topic)
         if have is None:

@@ -320,9 +320,6 @@ class DdsTransport:
 
     # --- Transport protocol ----------------------------------------------
 
-    #: subscribe() takes on_publishers (daemon/streams/ingest.py: subscribe_stream).
-    reports_publishers = True
-
     def subscribe(self, topic: str, msg_type: str | type, callback: MessageCallback, *,
                   reliable: bool | None = None, on_publishers: Callable[[int], None] | None = None) -> None:
         """Call ``callback(msg)`` for every message on ``topic`` (ROS name), from Cyclone's thread.

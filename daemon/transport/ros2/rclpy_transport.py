@@ -35,7 +35,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rosidl_runtime_py.utilities import get_message
 
 from edgepilot.daemon.transport import outputs
-from edgepilot.daemon.transport.base import MessageCallback
+from edgepilot.daemon.transport.base import MessageCallback, PublisherCountCallback
 
 RELIABLE_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.VOLATILE)
@@ -118,7 +118,8 @@ class RclpyTransport:
 
     # --- Transport protocol ----------------------------------------------
 
-    def subscribe(self, topic: str, msg_type: str, callback: MessageCallback, *, reliable: bool | None = None) -> None:
+    def subscribe(self, topic: str, msg_type: str, callback: MessageCallback, *, reliable: bool | None = None,
+                  on_publishers: PublisherCountCallback | None = None) -> None:
         name = _normalise(msg_type)
         cls = get_message(name)
         if reliable is None:
