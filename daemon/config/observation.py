@@ -75,3 +75,10 @@ def check_observation(profile: Any) -> None:
         if not streams[name].required:
             raise ValueError(f"streams.{name}.required is false but the observation reads it; a policy must not "
                              "run on data that may be missing: set required: true")
+
+
+def observation_fields_read(profile: Any, stream: str) -> frozenset[str]:
+    """The message fields of ``stream`` the observation terms read (position, velocity, angular_velocity, ...);
+    the odometry's and the action's reads are not included."""
+    ctx = term_context(profile)
+    return frozenset(f for t in profile.observation.terms for s, f in t.fields_read(ctx) if s == stream)

@@ -15,12 +15,13 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgepilot.daemon.config.observation import observation_fields_read
 from edgepilot.daemon.config.profile import parse_profile
 from edgepilot.daemon.observation.builder import ObservationBuilder
 from edgepilot.daemon.observation.odometry import WheelOdometry
 from edgepilot.daemon.observation.policy_state import PolicyState
 from edgepilot.daemon.observation.terms import TermInputs, make_term, registered_terms
-from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
+from edgepilot.daemon.streams.ingest import StreamSnapshot, fields_read, make_ingest
 from tests.daemon.observation.golden_harness import _message, cases
 
 JOINTS = ["a", "b", "c", "left", "right"]
@@ -151,6 +152,9 @@ def test_sizes_computed_are_the_slices_written(terms: list[dict]) -> None:
         assert (where.start, where.stop) == (pos, pos + n)
         pos += n
     assert builder.streams_read == fed_before_the_registry(profile)
+    for name in profile.streams:  # the terms' fields_read is the term part of the ingest's (plus the odometry's)
+        odometry = {"js": {"position"}, "imu": {"angular_velocity"}}.get(name, set())
+        assert fields_read(profile, name) == observation_fields_read(profile, name) | odometry
     builder.policy_state.last_action[:] = [0.5, -0.5, 0.25]
     builder.policy_state.steps = 7
     assert np.isfinite(builder.build()).all()
