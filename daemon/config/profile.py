@@ -160,7 +160,9 @@ class StreamConfig(StrictModel):
         return self
 
 
-# --------------------------------------------------------------------------- observation terms
+# --------------------------------------------------------------------------- observation, odometry
+# The sections: daemon/config/observation.py (ObservationConfig, OdometryConfig); the terms, one file each, in a
+# registry: daemon/observation/terms/.
 
 
 # --------------------------------------------------------------------------- engine, action
@@ -424,7 +426,6 @@ class Profile(StrictModel):
 
     @model_validator(mode="after")
     def _cross_references(self) -> "Profile":
-        streams = self.streams
         check_observation(self)  # every term's references (daemon/observation/terms/) and the odometry's
         check_joint_action(self)  # action.stream and action.joints against the streams
         self._check_loop_sync()
