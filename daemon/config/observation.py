@@ -21,8 +21,9 @@ ObservationTerm = term_registry.term_union()
 
 class ObservationConfig(StrictModel):
     input_name: str = Field(description="Name of the model input the observation feeds.")
-    terms: tuple[ObservationTerm, ...] = Field(min_length=1, description="Observation terms, in policy order "
-                                               "(kinds: daemon/observation/terms/).")
+    # The union is built from the registry at import (and rebuilt by rebuild_observation_config).
+    terms: tuple[ObservationTerm, ...] = Field(  # type: ignore[valid-type]
+        min_length=1, description="Observation terms, in policy order (kinds: daemon/observation/terms/).")
 
 
 def rebuild_observation_config() -> None:

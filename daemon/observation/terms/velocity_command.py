@@ -12,7 +12,7 @@ from edgepilot.daemon.observation.terms.base import TWIST_TYPES, TermContext, Te
 from edgepilot.daemon.observation.terms.registry import register_term
 from edgepilot.daemon.observation.terms.stacked import StackedTerm, StackedTermConfig
 
-VelocityField = TwistField
+VelocityField = TwistField  # the name joint_policy.py gave it
 
 
 class VelocityCommandTerm(StackedTermConfig):
@@ -24,7 +24,7 @@ class VelocityCommandTerm(StackedTermConfig):
     """
 
     kind: Literal["velocity_command"]
-    fields: tuple[VelocityField, ...] = Field(default=("linear.x", "linear.y", "angular.z"), min_length=1)
+    fields: tuple[TwistField, ...] = Field(default=("linear.x", "linear.y", "angular.z"), min_length=1)
     stream: str | None = Field(default=None, description="Twist or TwistStamped stream; exclusive with 'value'.")
     value: tuple[Bounded, ...] | None = Field(default=None, description="Fixed command, one per field (m/s, rad/s).")
     limits: tuple[tuple[Bounded, Bounded], ...] | None = Field(
