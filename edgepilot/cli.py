@@ -84,20 +84,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BackendError as err:
         print(f"edgepilot: {err}", file=sys.stderr)
         return 2
+    from edgepilot.calibration.loop_hooks import CalibrationHooks
+
     transport = make_transport(profile.transport)
     try:
         daemon = Daemon(profile, transport, backend, fault_injection=args.enable_fault_injection,
-                        status_file=resolve_status_path(args.status_file))
+                        status_file=resolve_status_path(args.status_file), tick_hooks=CalibrationHooks)
     except BackendError as err:
         transport.close()
+        backend.close()
         print(f"edgepilot: model does not fit profile {args.config}: {err}", file=sys.stderr)
         return 2
     except ProfileError as err:  # a choice only the transport made can refute (ingest.mode=process with --record)
         transport.close()
+        backend.close()
         print(f"edgepilot: {err}", file=sys.stderr)
         return 2
     except UnsafePathError as err:  # a planted file or directory where the daemon shares memory: refused
         transport.close()
+        backend.close()
         print(f"edgepilot: {err}", file=sys.stderr)
         return 1
     print(f"edgepilot: running profile {profile.name!r} at {profile.loop.rate_hz:g} Hz on DDS domain "
@@ -108,7 +113,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"edgepilot: {err}", file=sys.stderr)
         return 1
     finally:
+        # The transport first, as before: no callback writes into a ring the service is releasing.
+        transport.close()
         daemon.close()
+        backend.close()
     if args.summary_json:
         _write_json_atomic(Path(args.summary_json), summary)
     print(json.dumps(summary), flush=True)
