@@ -1,21 +1,20 @@
-"""The daemon's per-tick pipeline and the simulated robot in one process, on a simulated clock.
+"""The daemon's control tick and the simulated robot in one process, on a simulated clock.
 
 Used by the sim-to-real bench and its CI test to run many episodes fast,
-without DDS. Every component is the daemon's own, configured from the
-profile: :class:`~edgepilot.daemon.observation.odometry.WheelOdometry`,
-:class:`~edgepilot.daemon.observation.builder.ObservationBuilder`, the ONNX Runtime
-backend, :class:`~edgepilot.daemon.action.twist.TwistActionMapper` and
-:class:`~edgepilot.calibration.loop_hooks.CalibrationHooks` (compensation
-and residual logging), called in the order the daemon's loop calls them:
+without DDS. The tick is the daemon's own :class:`~edgepilot.daemon.tick.ControlTick`,
+configured from the profile (its odometry, observation, the ONNX Runtime backend, the twist action mapper and
+:class:`~edgepilot.calibration.loop_hooks.CalibrationHooks` for compensation and residual logging); this
+module only writes the simulated sensors into the joint-state and IMU rings, calls ``step``, and drives the
+robot with the command:
 
-sensors into the snapshot samples -> ``begin_tick`` (sensor biases off) ->
-odometry -> observation -> inference -> action mapping -> ``compensate`` ->
-command to the robot -> ``record_policy`` -> physics for one period.
+sensors into the rings -> ``ControlTick.step`` (``begin_tick`` -> odometry -> observation -> inference ->
+action mapping -> ``compensate``) -> command to the robot -> ``record_policy`` -> physics for one period.
 
-What it leaves out is transport and timing (DDS, the watchdog, the stall
-supervisor, real-time pacing), which the DDS tests cover. The residual
-logger's records are drained on this thread every ``drain_every`` ticks
-instead of by its thread, so a seed reproduces a run exactly.
+What it leaves out is transport and timing (DDS, the stall supervisor, real-time pacing), which the DDS tests
+cover, and the start-up hold: the watchdog here asks for one healthy tick, not ``recovery_ticks``, so the robot
+is driven from the first tick as the policy was trained. Only the simulated streams are checked (the camera,
+which the policy does not read, is not simulated). The residual logger's records are drained on this thread
+every ``drain_every`` ticks instead of by its thread, so a seed reproduces a run exactly.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -32,7 +30,9 @@ from edgepilot.daemon.action.twist import TwistActionMapper
 from edgepilot.daemon.config.profile import Profile
 from edgepilot.daemon.observation.builder import ObservationBuilder
 from edgepilot.daemon.observation.odometry import WheelOdometry
-from edgepilot.daemon.service import check_backend_matches
+from edgepilot.daemon.safety.watchdog import Watchdog
+from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
+from edgepilot.daemon.tick import ControlTick
 from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
 
 from .sim_robot import DiffDriveSim, SimParams
@@ -65,17 +65,13 @@ def run_episode(profile: Profile, params: SimParams, *, seed: int, duration_s: f
     if profile.odometry is None:
         raise ValueError("the in-process run needs a profile with odometry (the diffbot's)")
     dt = 1.0 / profile.loop.rate_hz
-    snapshots: dict[str, Any] = {}
-    for name, cfg in profile.streams.items():
-        if cfg.type == "sensor_msgs/msg/JointState":
-            snapshots[name] = SimpleNamespace(sample=np.zeros((2, len(cfg.joints))))
-        elif cfg.type == "sensor_msgs/msg/Imu":
-            snapshots[name] = SimpleNamespace(sample=np.zeros(10))
     odo_cfg = profile.odometry
-    js = snapshots[odo_cfg.joint_stream].sample
-    imu = snapshots[odo_cfg.imu_stream].sample
+    ingests = {name: make_ingest(name, profile.streams[name], None, profile) for name in (odo_cfg.joint_stream, odo_cfg.imu_stream)}
+    rings = {name: ing.ring for name, ing in ingests.items()}
+    snapshots = {name: StreamSnapshot(ing) for name, ing in ingests.items()}
+    js = np.zeros(rings[odo_cfg.joint_stream].shape)
+    imu = np.zeros(rings[odo_cfg.imu_stream].shape)
     joints = profile.streams[odo_cfg.joint_stream].joints
-    li, ri = joints.index(odo_cfg.left_joint), joints.index(odo_cfg.right_joint)
     goal = next(t.goal_xy for t in profile.observation.terms if t.kind == "goal_relative")
 
     odometry = WheelOdometry(odo_cfg.wheel_radius_m)
@@ -83,8 +79,11 @@ def run_episode(profile: Profile, params: SimParams, *, seed: int, duration_s: f
     backend = OnnxRuntimeBackend(profile.model_path, profile.engine.intra_op_threads)
     out = backend.outputs[profile.engine.output_name]
     mapper = TwistActionMapper(profile.action, out.dtype)
-    model_input, action = check_backend_matches(profile, backend, mapper.action_size_needed)
     hooks = CalibrationHooks(profile, snapshots, odometry, mapper.command, builder.obs, log=log or io.StringIO())
+    now_ns = [0]
+    tick = ControlTick(profile, snapshots, backend, builder, mapper, Watchdog(profile.streams, 1),
+                       odometry=odometry, hooks=hooks, clock_ns=lambda: now_ns[0])
+    tick.started(0)
 
     sim = DiffDriveSim(params, np.random.default_rng(seed), render_backend="raycast")
     sim.reset(0.0, 0.0, yaw0_rad)
@@ -95,6 +94,8 @@ def run_episode(profile: Profile, params: SimParams, *, seed: int, duration_s: f
     min_d = math.inf
     try:
         for k in range(n_ticks):
+            now = int(round(k * dt * 1e9))
+            now_ns[0] = now
             names, pos, vel = sim.joint_state()
             for j, name in enumerate(names):
                 if name in col:
@@ -104,13 +105,14 @@ def run_episode(profile: Profile, params: SimParams, *, seed: int, duration_s: f
             imu[0:3] = gyro
             imu[3:6] = acc
             imu[6:10] = quat
-            hooks.begin_tick()
-            odometry.update(js[0, li], js[0, ri], imu[2], dt if k > 0 else 0.0)
-            np.copyto(model_input, builder.build())
-            backend.run()
-            command = hooks.compensate(mapper.map(action))
+            rings[odo_cfg.joint_stream].write(js, now)
+            rings[odo_cfg.imu_stream].write(imu, now)
+            command = tick.step(now)
             sim.set_wheel_targets_from_twist(float(command[0]), float(command[5]))
-            hooks.record_policy(int(round(k * dt * 1e9)), k, command)
+            if tick.ok:
+                hooks.record_policy(now, k, command)
+            else:
+                hooks.record_zero(now, k)
             sim.step(dt)
             x, y, _ = sim.pose()
             min_d = min(min_d, math.hypot(gx - x, gy - y))
