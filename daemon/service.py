@@ -31,10 +31,10 @@ import numpy as np
 from edgepilot.engines.backend import InferenceBackend
 
 from edgepilot.daemon import service_report
-from edgepilot.daemon.action.command_sender import CommandSender
+from edgepilot.daemon.service_parts import _latency_streams, make_pacing, make_sender, make_supervisor
 from edgepilot.daemon.action.joint import JointActionStage, make_joint_action_stage
 from edgepilot.daemon.action.twist import TwistActionMapper
-from edgepilot.daemon.config.profile import LEGGED_TERMS, GoalTerm, ImuTerm, JointActionConfig, JointTerm, Profile
+from edgepilot.daemon.config.profile import JointActionConfig, Profile
 from edgepilot.daemon.observation.builder import ObservationBuilder
 from edgepilot.daemon.observation.odometry import WheelOdometry
 from edgepilot.daemon.safety import heartbeat as hb
@@ -50,8 +50,6 @@ from edgepilot.daemon.telemetry.sd_notify import SdNotifier
 from edgepilot.daemon.telemetry.status_file import StatusWriter
 from edgepilot.daemon.tick import ControlTick, check_backend_matches
 from edgepilot.daemon.tick_hooks import TickHooksFactory, require_hooks
-from edgepilot.daemon.timing.fixed_rate_loop import FixedRateLoop
-from edgepilot.daemon.timing.phase_lock import PhaseLock
 from edgepilot.daemon.timing.realtime import LoopThreadTuning, set_fifo
 from edgepilot.daemon.transport.base import Transport
 from edgepilot.daemon.transport.outputs import command_publisher, diagnostics_publisher
@@ -68,21 +66,6 @@ UNCONFIGURED, INACTIVE, ACTIVE, FINALIZED = "unconfigured", "inactive", "active"
 
 class LifecycleError(RuntimeError):
     """A transition the service's current state does not allow."""
-
-
-def _latency_streams(profile: Profile) -> list[str]:
-    """Streams whose freshest receipt time defines the command's latency: the ones the observation reads."""
-    fed: list[str] = []
-    for t in profile.observation.terms:
-        if isinstance(t, (JointTerm, ImuTerm)) and t.stream not in fed:
-            fed.append(t.stream)
-        elif isinstance(t, LEGGED_TERMS) and getattr(t, "stream", None) and t.stream not in fed:
-            fed.append(t.stream)
-        if isinstance(t, GoalTerm) and profile.odometry is not None:
-            for s in (profile.odometry.joint_stream, profile.odometry.imu_stream):
-                if s not in fed:
-                    fed.append(s)
-    return fed
 
 
 class Service:
@@ -230,41 +213,14 @@ class Service:
         self.diagnostics = DiagnosticsReporter(self, diagnostics_publisher(transport, DIAGNOSTICS_TOPIC))
 
     def _build_pacing(self) -> None:
-        profile, lc = self.profile, self.loop_clock
-        self.loop = FixedRateLoop(profile.loop.rate_hz) if lc is None else FixedRateLoop(
-            profile.loop.rate_hz, spin_s=0.0 if lc.simulated else 0.0002, clock=lc.now_ns, sleep=lc.sleep)
-        sync = profile.loop.sync
-        # The gate reads the stream's ring, not its snapshot: the wait comes before the tick refreshes snapshots.
-        self.phase_lock = None if sync is None else PhaseLock(
-            int(1e9 / profile.streams[sync.stream].rate_hz), int(sync.offset_s * 1e9), sync.gain,
-            int(profile.loop.sync_max_step_s() * 1e9), newest_ns=self.snapshots[sync.stream].ring.latest_stamp)
-        if self.phase_lock is not None and sync is not None and sync.max_wait_s > 0 and lc is None:
-            self.loop.gate = self.phase_lock.gate
-            self.loop.gate_max_ns = int(sync.max_wait_s * 1e9)
-        self._lock_snap = self.snapshots[sync.stream] if sync is not None else None
+        self.loop, self.phase_lock, self._lock_snap = make_pacing(self.profile, self.loop_clock, self.snapshots)
 
     def _build_outputs(self) -> None:
-        profile, transport = self.profile, self.transport
         # On any fault (and at shutdown) publish_safe: zero velocity, or a joint profile's safe_action.
-        self.publisher = self.mapper if self.joint_action else command_publisher(transport, profile.action)
+        self.publisher = self.mapper if self.joint_action else command_publisher(self.transport, self.profile.action)
         self.publish_safe = self.mapper.publish_safe if self.joint_action else self._publish_zero
-        # The status and diagnostics threads (and the command sender) share the loop's interpreter lock. At the
-        # normal policy, one of them preempted by any other process while it holds the lock keeps the real-time
-        # loop waiting (priority inversion, measured as 0.6-1 ms late ticks once a second); one step below the
-        # loop they cannot be.
-        self.helper_priority = profile.realtime.helper_priority()
-        # With action.send_thread, twist commands leave through a thread of their own (daemon/action/command_sender.py).
-        # Off by default: unpinned, the hand-off saves ~35 us of the tick but adds ~50 us of latency (a wake-up on
-        # another core, then the interpreter lock), and latency is what the robot feels; on the loop's own core
-        # (realtime.loop_cpus, as in the example profile) it adds none. Joint profiles publish from their action
-        # stage, and replay keeps every write on the loop's simulated clock.
-        self.sender: CommandSender | None = None
-        if not self.joint_action and self.loop_clock is None and profile.action.send_thread:  # type: ignore[union-attr]
-            # A writer of its own: the loop's direct zero (when the sender is stuck) never shares a buffer with it.
-            # On the loop's CPUs one priority below it (daemon/timing/realtime.py): handing a command over is then a
-            # local wake-up that never preempts the loop, and the write runs as soon as the loop sleeps.
-            self.sender = CommandSender(command_publisher(transport, profile.action).publish, 6,
-                                        self.helper_priority, profile.realtime.loop_cpus)
+        self.helper_priority = self.profile.realtime.helper_priority()  # daemon/service_parts.py says why
+        self.sender = make_sender(self.profile, self.transport, self.joint_action, self.loop_clock, self.helper_priority)
 
     def cleanup(self) -> None:
         """inactive -> unconfigured: release what configure and activate made (rings, files)."""
@@ -310,12 +266,7 @@ class Service:
 
     def start_supervisor(self, timeout_s: float = 15.0) -> None:
         self.heartbeat = hb.Heartbeat.create()
-        self.supervisor = StallSupervisorProcess(
-            self.heartbeat, self.profile.transport, self.profile.action.topic, self.profile.watchdog.stall_timeout_s,
-            self.profile.watchdog.supervisor_poll_hz, 1.0 / self.profile.loop.rate_hz,
-            stamped=self.profile.action.output == "twist_stamped", frame_id=getattr(self.profile.action, "frame_id", ""),
-            joint_safe=self.mapper.supervisor_safe(self.heartbeat.path) if self.joint_action else None,
-            rt_priority=self.profile.realtime.supervisor_priority())
+        self.supervisor = make_supervisor(self.profile, self.heartbeat, self.mapper if self.joint_action else None)
         if not self.supervisor.wait_ready(timeout_s):
             self.supervisor.stop()
             raise RuntimeError("the stall supervisor process did not start; refusing to drive without it")
