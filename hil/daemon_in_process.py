@@ -1,20 +1,16 @@
 """The daemon's control tick and the simulated robot in one process, on a simulated clock.
 
-Used by the sim-to-real bench and its CI test to run many episodes fast,
-without DDS. The tick is the daemon's own :class:`~edgepilot.daemon.tick.ControlTick`,
-configured from the profile (its odometry, observation, the ONNX Runtime backend, the twist action mapper and
-:class:`~edgepilot.calibration.loop_hooks.CalibrationHooks` for compensation and residual logging); this
-module only writes the simulated sensors into the joint-state and IMU rings, calls ``step``, and drives the
-robot with the command:
+Used by the sim-to-real bench and its CI test to run many episodes fast, without DDS. The tick is the
+daemon's own :class:`~edgepilot.daemon.tick.ControlTick` (through :class:`~.sim_tick.SimTick`, which writes the
+simulated sensors into its rings), with the ONNX Runtime backend and
+:class:`~edgepilot.calibration.loop_hooks.CalibrationHooks` for compensation and residual logging:
 
 sensors into the rings -> ``ControlTick.step`` (``begin_tick`` -> odometry -> observation -> inference ->
 action mapping -> ``compensate``) -> command to the robot -> ``record_policy`` -> physics for one period.
 
 What it leaves out is transport and timing (DDS, the stall supervisor, real-time pacing), which the DDS tests
-cover, and the start-up hold: the watchdog here asks for one healthy tick, not ``recovery_ticks``, so the robot
-is driven from the first tick as the policy was trained. Only the simulated streams are checked (the camera,
-which the policy does not read, is not simulated). The residual logger's records are drained on this thread
-every ``drain_every`` ticks instead of by its thread, so a seed reproduces a run exactly.
+cover, and the start-up hold (hil/sim_tick.py says why). The residual logger's records are drained on this
+thread every ``drain_every`` ticks instead of by its thread, so a seed reproduces a run exactly.
 """
 
 from __future__ import annotations
@@ -26,16 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from edgepilot.daemon.action.twist import TwistActionMapper
 from edgepilot.daemon.config.profile import Profile
-from edgepilot.daemon.observation.builder import ObservationBuilder
-from edgepilot.daemon.observation.odometry import WheelOdometry
-from edgepilot.daemon.safety.watchdog import Watchdog
-from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
-from edgepilot.daemon.tick import ControlTick
 from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
 
 from .sim_robot import DiffDriveSim, SimParams
+from .sim_tick import SimTick
 
 
 @dataclass
@@ -62,54 +53,28 @@ def run_episode(profile: Profile, params: SimParams, *, seed: int, duration_s: f
     """Drive the simulated robot to the profile's goal for ``duration_s`` with the daemon's components."""
     from edgepilot.calibration.loop_hooks import CalibrationHooks
 
-    if profile.odometry is None:
-        raise ValueError("the in-process run needs a profile with odometry (the diffbot's)")
     dt = 1.0 / profile.loop.rate_hz
-    odo_cfg = profile.odometry
-    ingests = {name: make_ingest(name, profile.streams[name], None, profile) for name in (odo_cfg.joint_stream, odo_cfg.imu_stream)}
-    rings = {name: ing.ring for name, ing in ingests.items()}
-    snapshots = {name: StreamSnapshot(ing) for name, ing in ingests.items()}
-    js = np.zeros(rings[odo_cfg.joint_stream].shape)
-    imu = np.zeros(rings[odo_cfg.imu_stream].shape)
-    joints = profile.streams[odo_cfg.joint_stream].joints
-    goal = next(t.goal_xy for t in profile.observation.terms if t.kind == "goal_relative")
-
-    odometry = WheelOdometry(odo_cfg.wheel_radius_m)
-    builder = ObservationBuilder(profile, snapshots, odometry)
     backend = OnnxRuntimeBackend(profile.model_path, profile.engine.intra_op_threads)
-    out = backend.outputs[profile.engine.output_name]
-    mapper = TwistActionMapper(profile.action, out.dtype)
-    hooks = CalibrationHooks(profile, snapshots, odometry, mapper.command, builder.obs, log=log or io.StringIO())
-    now_ns = [0]
-    tick = ControlTick(profile, snapshots, backend, builder, mapper, Watchdog(profile.streams, 1),
-                       odometry=odometry, hooks=hooks, clock_ns=lambda: now_ns[0])
-    tick.started(0)
-
+    try:
+        loop = SimTick(profile, backend, tick_hooks=CalibrationHooks, log=log or io.StringIO())
+    except BaseException:
+        backend.close()
+        raise
+    hooks = loop.hooks
+    assert hooks is not None
+    goal = next(t.goal_xy for t in profile.observation.terms if t.kind == "goal_relative")
     sim = DiffDriveSim(params, np.random.default_rng(seed), render_backend="raycast")
     sim.reset(0.0, 0.0, yaw0_rad)
     c, s = math.cos(yaw0_rad), math.sin(yaw0_rad)
     gx, gy = c * goal[0] - s * goal[1], s * goal[0] + c * goal[1]
-    col = {n: i for i, n in enumerate(joints)}
     n_ticks = int(round(duration_s / dt))
     min_d = math.inf
     try:
         for k in range(n_ticks):
             now = int(round(k * dt * 1e9))
-            now_ns[0] = now
-            names, pos, vel = sim.joint_state()
-            for j, name in enumerate(names):
-                if name in col:
-                    js[0, col[name]] = pos[j]
-                    js[1, col[name]] = vel[j]
-            gyro, acc, quat = sim.imu()
-            imu[0:3] = gyro
-            imu[3:6] = acc
-            imu[6:10] = quat
-            rings[odo_cfg.joint_stream].write(js, now)
-            rings[odo_cfg.imu_stream].write(imu, now)
-            command = tick.step(now)
+            command = loop.step(sim, now)
             sim.set_wheel_targets_from_twist(float(command[0]), float(command[5]))
-            if tick.ok:
+            if loop.tick.ok:
                 hooks.record_policy(now, k, command)
             else:
                 hooks.record_zero(now, k)
@@ -122,6 +87,7 @@ def run_episode(profile: Profile, params: SimParams, *, seed: int, duration_s: f
         hooks.stop()
         backend.close()
         sim.close()
+    odometry = loop.odometry
     x, y, yaw = sim.pose()
     # The odometry frame is the start pose: express the true pose in it.
     dx, dy = x, y

@@ -47,15 +47,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from edgepilot.daemon.action.twist import TwistActionMapper
 from edgepilot.daemon.config.profile import Profile, default_profile_path, parse_profile
-from edgepilot.daemon.observation.builder import ObservationBuilder
-from edgepilot.daemon.observation.odometry import WheelOdometry
-from edgepilot.daemon.safety.watchdog import Watchdog
-from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
-from edgepilot.daemon.tick import ControlTick
 from edgepilot.engines.backend import TensorSpec
 from edgepilot.hil.sim_robot import DiffDriveSim, SimParams
+from edgepilot.hil.sim_tick import SimTick
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -241,37 +236,22 @@ def sample_spec(rng: np.random.Generator, p_deploy: float = 0.5) -> EpisodeSpec:
 def run_episode(policy, spec: EpisodeSpec, data: dict, duration_s: float) -> dict:
     """Close the loop exactly as the daemon does and score the episode on ground truth.
 
-    Each tick: write the simulated sensors into the daemon's joint-state and
-    IMU rings, then ControlTick.step (odometry, observation, the policy, the
-    action mapping), send (linear.x, angular.z) to the robot, step physics.
-    The watchdog asks for one healthy tick, not the profile's recovery_ticks:
-    training drives from the first tick (and the camera, which the policy does
-    not read, is not simulated, so it is not checked).
+    Each tick: SimTick writes the simulated sensors into the daemon's
+    joint-state and IMU rings and runs ControlTick.step (odometry,
+    observation, the policy, the action mapping); send (linear.x, angular.z)
+    to the robot, step physics (hil/sim_tick.py: driven from the first tick).
     """
     profile = profile_with_goal(data, spec.goal_xy)
     dt = 1.0 / profile.loop.rate_hz
     period_ns = int(round(dt * 1e9))
-    js_cfg = profile.streams[profile.odometry.joint_stream]
-    names_fed = (profile.odometry.joint_stream, profile.odometry.imu_stream)
-    ingests = {n: make_ingest(n, profile.streams[n], None, profile) for n in names_fed}
-    snapshots = {n: StreamSnapshot(ing) for n, ing in ingests.items()}
-    js_ring, imu_ring = (ingests[n].ring for n in names_fed)
-    js_sample = np.zeros(js_ring.shape)
-    imu_sample = np.zeros(imu_ring.shape)
-    odometry = WheelOdometry(profile.odometry.wheel_radius_m)
     backend = PolicyBackend(policy)
-    now = [0]
-    tick = ControlTick(profile, snapshots, backend, ObservationBuilder(profile, snapshots, odometry),
-                       TwistActionMapper(profile.action, np.float32), Watchdog(profile.streams, 1),
-                       odometry=odometry, clock_ns=lambda: now[0])
-    tick.started(0)
+    loop = SimTick(profile, backend)
 
     sim = DiffDriveSim(spec.params, np.random.default_rng(spec.seed), render_backend="raycast")
     sim.reset(0.0, 0.0, spec.yaw0)
     c, s = math.cos(spec.yaw0), math.sin(spec.yaw0)
     gx = c * spec.goal_xy[0] - s * spec.goal_xy[1]  # goal in the world frame
     gy = s * spec.goal_xy[0] + c * spec.goal_xy[1]
-    col = {n: i for i, n in enumerate(js_cfg.joints)}
 
     n_steps = int(round(duration_s / dt))
     d_prev = math.hypot(gx, gy)
@@ -281,19 +261,7 @@ def run_episode(policy, spec: EpisodeSpec, data: dict, duration_s: float) -> dic
     reached_t = None
     action = backend.action
     for k in range(n_steps):
-        now[0] = k * period_ns
-        names, pos, vel = sim.joint_state()
-        for j, name in enumerate(names):
-            if name in col:
-                js_sample[0, col[name]] = pos[j]
-                js_sample[1, col[name]] = vel[j]
-        gyro, accel, quat = sim.imu()
-        imu_sample[0:3] = gyro
-        imu_sample[3:6] = accel
-        imu_sample[6:10] = quat
-        js_ring.write(js_sample, now[0])
-        imu_ring.write(imu_sample, now[0])
-        cmd = tick.step(now[0])  # the zero command on a faulted tick, as the robot would get it
+        cmd = loop.step(sim, k * period_ns)  # the zero command on a faulted tick, as the robot would get it
         sim.set_wheel_targets_from_twist(cmd[0], cmd[5])
         sim.step(dt)
 
