@@ -54,9 +54,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edgepilot.daemon.transport.factory import resolve_kind
 
     if resolve_kind(profile.transport) == "ros2":  # a sourced ROS 2 install: run as a managed (lifecycle) node
+        from edgepilot.calibration.loop_hooks import CalibrationHooks
         from edgepilot.daemon.transport.ros2.lifecycle import run_lifecycle_node
 
-        return run_lifecycle_node(args.config, profile, autostart=args.autostart)
+        return run_lifecycle_node(args.config, profile, autostart=args.autostart, tick_hooks=CalibrationHooks)
 
     from edgepilot.daemon.telemetry.journal_logging import flush_logging, setup_logging
     from edgepilot.common.private_files import UnsafePathError

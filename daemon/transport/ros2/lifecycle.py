@@ -41,9 +41,10 @@ from edgepilot.daemon.transport.ros2.rclpy_transport import RclpyTransport
 
 
 class EdgepilotLifecycleNode(LifecycleNode):
-    def __init__(self, config_path: Path, profile: Profile, **kwargs: Any) -> None:
+    def __init__(self, config_path: Path, profile: Profile, tick_hooks: Any = None, **kwargs: Any) -> None:
         super().__init__(profile.transport.node_name, namespace=profile.transport.namespace or None, **kwargs)
         self._config_path = config_path
+        self._tick_hooks = tick_hooks  # daemon/tick_hooks.py: the caller's (the CLI passes the calibration hooks)
         self.declare_parameter("profile", str(config_path))
         for name, value in tunable_parameters(profile).items():
             self.declare_parameter(name, value)
@@ -90,7 +91,6 @@ class EdgepilotLifecycleNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from edgepilot.calibration.loop_hooks import CalibrationHooks
         from edgepilot.daemon.service import Service
 
         assert self.profile is not None and self.backend is not None
@@ -102,7 +102,7 @@ class EdgepilotLifecycleNode(LifecycleNode):
         try:
             # The engine is the node's (configure to cleanup), the transport this activation's: the service
             # closes neither.
-            self.daemon = Service(profile, self.transport, self.backend, tick_hooks=CalibrationHooks)
+            self.daemon = Service(profile, self.transport, self.backend, tick_hooks=self._tick_hooks)
             self.daemon.start_supervisor()
         except Exception as err:  # noqa: BLE001 - report and stay inactive
             self.get_logger().error(f"activate failed: {err}")
@@ -163,7 +163,8 @@ class EdgepilotLifecycleNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
 
-def run_lifecycle_node(config_path: Path, profile: Profile, *, autostart: bool = False, args: list[str] | None = None) -> int:
+def run_lifecycle_node(config_path: Path, profile: Profile, *, autostart: bool = False, args: list[str] | None = None,
+                       tick_hooks: Any = None) -> int:
     """Run the node until SIGINT/SIGTERM; zero velocity is published before rclpy shuts down."""
     from rclpy.signals import SignalHandlerOptions
 
@@ -172,7 +173,7 @@ def run_lifecycle_node(config_path: Path, profile: Profile, *, autostart: bool =
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    node = EdgepilotLifecycleNode(Path(config_path), profile)
+    node = EdgepilotLifecycleNode(Path(config_path), profile, tick_hooks)
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     spin = threading.Thread(target=executor.spin, name="edgepilot-executor", daemon=True)
