@@ -27,8 +27,9 @@ T0 = 10_000_000_000
 class FakeBackend:
     """The InferenceBackend protocol around a fixed action; ``fail`` makes run() raise."""
 
-    def __init__(self, action: tuple[float, float] = (0.5, -0.25), calls: list[str] | None = None) -> None:
-        self.inputs = {"obs": np.zeros((1, 5), np.float32)}
+    def __init__(self, action: tuple[float, float] = (0.5, -0.25), calls: list[str] | None = None,
+                 obs_size: int = 5) -> None:
+        self.inputs = {"obs": np.zeros((1, obs_size), np.float32)}
         self.outputs = {"action": np.zeros((1, 2), np.float32)}
         self.value = np.array(action, np.float32)
         self.fail = False
@@ -202,6 +203,28 @@ def test_hooks_run_in_the_tick_order() -> None:
     del calls[:]
     rig.step()
     assert calls == ["begin_tick", "run"]  # no command to compensate
+
+
+def test_joint_torques_run_the_policy_every_decimation_ticks_and_pd_between() -> None:
+    from tests.daemon.observation.test_legged_terms import Rig as LeggedRig
+
+    r = LeggedRig(output="joint_torques", stiffness={"a": 10.0, "b": 20.0}, damping=0.5, torque_limits=3.0,
+                  decimation=4, safe_damping=2.0, position_limits={})
+    backend = FakeBackend((0.2, -0.2), obs_size=r.profile.observation_size())
+    tick = ControlTick(r.profile, r.snaps, backend, r.builder, r.stage, Watchdog(r.profile.streams, 1),
+                       clock_ns=lambda: r.t)
+    tick.started(r.t - 10**10)  # past the grace: the optional velocity-command stream may stay missing
+    runs = []
+    for _ in range(8):
+        r.joints({"a": 0.3, "b": -0.7}, {"a": 1.0, "b": -1.0})
+        r.imu((0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0))
+        command = tick.step(r.t)
+        assert tick.ok, tick.watchdog.active_names()
+        # a: 10*(0.4-0.3) - 0.5*1 = 0.5; b: 20*(-0.8+0.7) - 0.5*(-1) = -1.5, on policy ticks and the PD ticks between
+        np.testing.assert_allclose(command, [0.5, -1.5], atol=1e-6)
+        runs.append(backend.runs)
+        r.t += PERIOD_NS
+    assert runs == [1, 1, 1, 1, 2, 2, 2, 2]  # inference on every 4th tick only
 
 
 def test_step_allocates_nothing() -> None:
