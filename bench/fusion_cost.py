@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +157,7 @@ def control_tick(profile, n: int, repeats: int, traced: int) -> dict[str, object
             "transient_bytes_per_tick": transient}
 
 
-def measure(quick: bool) -> dict[str, float]:
+def measure(quick: bool) -> dict[str, Any]:
     profile = load_profile(default_profile_path())
     tick = make_tick(profile)
     n = 2000 if quick else 20000

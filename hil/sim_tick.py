@@ -13,7 +13,7 @@ stall supervisor are the DDS tests' business.
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class SimTick:
     """``step(sim, now_ns)``: the simulator's sensors into the rings, then one ControlTick; the command."""
 
     def __init__(self, profile: Profile, backend: Any, *, tick_hooks: TickHooksFactory | None = None,
-                 log: TextIO | None = None) -> None:
+                 log: Any = None) -> None:
         cfg = profile.odometry
         if cfg is None:
             raise ValueError("the in-process run needs a profile with odometry (the diffbot's)")
