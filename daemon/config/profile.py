@@ -22,9 +22,9 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError, model_validator
 
-from edgepilot.calibration.residuals_config import ResidualsConfig
 
 from edgepilot.daemon.config.base import Bounded, ScaledTermBase, StrictModel
+from edgepilot.daemon.config.calibration_sections import ResidualsConfig
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
 from edgepilot.daemon.config.topics import FIXED_OUTPUT_TOPICS, TopicName
 from edgepilot.daemon.config.yaml_loading import YamlProfileError, load_yaml_text
@@ -608,9 +608,9 @@ def load_profile(path: str | Path) -> Profile:
     if not profile.model_path.is_file():
         raise ProfileError(f"invalid robot profile {path}:\n  engine.model: file not found: {profile.model_path}")
     if profile.compensation is not None or profile.residuals is not None:
-        from edgepilot.calibration.profile_checks import check_calibration_sections
+        from edgepilot.daemon.config.section_checks import run_section_checks
 
-        check_calibration_sections(profile, str(path))  # raises ProfileError naming the field
+        run_section_checks(profile, str(path))  # edgepilot.calibration's (edgepilot/__init__.py): ProfileError naming the field
     return profile
 
 

@@ -78,6 +78,7 @@ from edgepilot.daemon.streams.integrity import SHARED_WORDS
 if TYPE_CHECKING:
     from edgepilot.daemon.config.profile import Profile
     from edgepilot.daemon.streams.ingest import StreamIngest
+    from edgepilot.daemon.transport.base import Transport
 
 _MAGIC = 0x4550_494E_4745_5354  # "EPINGEST"
 _MAGIC_W, _COUNT_W = 0, 3
@@ -209,7 +210,7 @@ def _fence_ok() -> bool:
     return True
 
 
-def resolve_ingest_mode(profile: Profile, transport: object) -> Literal["in_process", "process"]:
+def resolve_ingest_mode(profile: Profile, transport: Transport) -> Literal["in_process", "process"]:
     """Where the daemon's sensor callbacks run, for ``profile`` on ``transport`` (the transport actually made).
 
     ``auto`` (the default) is ``process`` exactly when ``transport`` is the plain Cyclone DDS transport, else
@@ -229,14 +230,11 @@ def resolve_ingest_mode(profile: Profile, transport: object) -> Literal["in_proc
     from edgepilot.daemon.config.profile import ProfileError
 
     mode = profile.ingest.mode
-    # Loaded whenever a DdsTransport exists, so there is no need to import cyclonedds to ask.
-    dds = sys.modules.get(__name__.rsplit(".", 2)[0] + ".transport.dds.participant")
-    plain_dds = dds is not None and isinstance(transport, dds.DdsTransport)
+    plain_dds = transport.ingest_child_can_subscribe  # declared by every transport (transport/base.py)
     if mode == "auto":
         return "process" if plain_dds and _fence_ok() else "in_process"
     if mode == "process" and not plain_dds:
-        rec = sys.modules.get(__name__.rsplit(".", 2)[0] + ".transport.bag.recorder")
-        recording = rec is not None and isinstance(transport, rec.RecordingTransport)
+        recording = transport.recorder is not None
         what = "a recording transport (transport.record or --record)" if recording else type(transport).__name__
         raise ProfileError(f"ingest.mode=process needs the plain dds transport (the ingest process subscribes through "
                            f"its own), but this daemon runs on {what}; use ingest.mode: auto (a process on DDS, the "

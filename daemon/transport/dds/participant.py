@@ -300,6 +300,8 @@ class DdsTransport:
     """:class:`~.base.Transport` over Cyclone DDS, ROS 2 compatible (see the module docstring)."""
 
     loop_clock = None  # the loop runs on the host's monotonic clock
+    ingest_child_can_subscribe = True  # the ingest child's own DdsTransport on the same domain stands in for this one
+    recorder = None
 
     def __init__(self, domain_id: int, security: DdsSecurityConfig | None = None) -> None:
         self.domain_id = domain_id

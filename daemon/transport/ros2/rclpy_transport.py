@@ -83,6 +83,9 @@ class RclpyTransport:
     executor thread and the rclpy context it started.
     """
 
+    ingest_child_can_subscribe = False  # callbacks come from rclpy's executor in this process
+    recorder = None
+
     def __init__(self, node: Any, *, owns_node: bool = False, executor: Any = None,
                  spin_thread: threading.Thread | None = None) -> None:
         self.node = node
