@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag, ValidationError, model_validator
 
 
 from edgepilot.daemon.config.base import Bounded, ScaledTermBase, StrictModel
@@ -28,6 +28,8 @@ from edgepilot.daemon.config.calibration_sections import ResidualsConfig
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
 from edgepilot.daemon.config.topics import FIXED_OUTPUT_TOPICS, TopicName
 from edgepilot.daemon.config.yaml_loading import YamlProfileError, load_yaml_text
+from edgepilot.daemon.streams.kinds.image import COMPRESSED_ENCODINGS  # noqa: F401 - kept importable from here
+from edgepilot.daemon.streams.kinds.registry import kind_for, type_names
 from edgepilot.daemon.config.joint_policy import (BaseAngularVelocityTerm, GaitPhaseTerm, JointActionConfig, JointPositionRelativeTerm,
                                   JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm, VelocityCommandTerm,
                                   LEGGED_TERMS, check_joint_policy, legged_term_size)
@@ -39,23 +41,24 @@ class ProfileError(ValueError):
 
 # --------------------------------------------------------------------------- streams
 
-StreamType = Literal["sensor_msgs/msg/JointState", "sensor_msgs/msg/Imu", "sensor_msgs/msg/Image",
-                     "sensor_msgs/msg/CompressedImage", "geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped"]
-IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+def _known_stream_type(v: object) -> object:
+    """``type:`` names a registered stream kind (daemon/streams/kinds/: one descriptor per message type); the
+    message is pydantic's own for a Literal of the registered names."""
+    names = type_names()
+    if isinstance(v, str) and v in names:
+        return v
+    expected = ", ".join(repr(n) for n in names[:-1]) + f" or {names[-1]!r}" if len(names) > 1 else repr(names[0])
+    raise ValueError(f"Input should be {expected}")
+
+
+#: A registered stream kind's name: sensor_msgs/msg/JointState, Imu, Image, CompressedImage,
+#: geometry_msgs/msg/Twist, TwistStamped (daemon/streams/kinds/registry.py).
+StreamType = Annotated[str, BeforeValidator(_known_stream_type)]
 TWIST_INPUT_TYPES = ("geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped")
 # Encodings an image stream may declare (sensor_msgs/image_encodings names). The sample the loop sees:
 # rgb8/bgr8/rgba8 -> (h, w, 3) uint8 RGB; mono8 -> (h, w, 1) uint8; mono16/16UC1 -> (h, w, 1) uint16;
 # 32FC1 -> (h, w, 1) float32 (see daemon/streams/image_conversion.py).
 ImageEncoding = Literal["rgb8", "bgr8", "rgba8", "mono8", "mono16", "16UC1", "32FC1"]
-# What a compressed (jpeg/png) stream can decode into: png carries 16 bit grey, neither carries floats.
-COMPRESSED_ENCODINGS = ("rgb8", "bgr8", "rgba8", "mono8", "mono16", "16UC1")
-# The fields ``value_range`` may limit, per stream type (where they sit in the sample: daemon/streams/integrity.py).
-VALUE_RANGE_FIELDS: dict[str, tuple[str, ...]] = {
-    "sensor_msgs/msg/JointState": ("position", "velocity"),
-    "sensor_msgs/msg/Imu": ("angular_velocity", "linear_acceleration", "orientation"),
-    "geometry_msgs/msg/Twist": ("linear", "angular"),
-    "geometry_msgs/msg/TwistStamped": ("linear", "angular"),
-}
 
 
 class StreamConfig(StrictModel):
@@ -111,18 +114,7 @@ class StreamConfig(StrictModel):
 
     @model_validator(mode="after")
     def _type_specific_fields(self) -> "StreamConfig":
-        if self.type == "sensor_msgs/msg/JointState":
-            if not self.joints:
-                raise ValueError("a JointState stream needs 'joints': the joint names to keep, e.g. [left_wheel_joint, right_wheel_joint]")
-            if len(set(self.joints)) != len(self.joints):
-                raise ValueError(f"'joints' lists a name twice: {list(self.joints)}")
-        if self.type in IMAGE_TYPES:
-            if self.width <= 0 or self.height <= 0 or not self.encoding:
-                raise ValueError(f"an {self.type.rsplit('/', 1)[1]} stream needs 'width', 'height' (px, > 0) and 'encoding' "
-                                 "(rgb8, bgr8, rgba8, mono8, mono16, 16UC1 or 32FC1)")
-            if self.type == "sensor_msgs/msg/CompressedImage" and self.encoding not in COMPRESSED_ENCODINGS:
-                raise ValueError(f"a CompressedImage stream cannot decode to {self.encoding!r} (jpeg and png carry no floats); "
-                                 f"use one of {list(COMPRESSED_ENCODINGS)}")
+        kind_for(self.type).check_config(self)  # the kind's own fields: JointState joints, image size and encoding
         if self.max_age_s * self.rate_hz < 1.0:
             raise ValueError(
                 f"max_age_s={self.max_age_s} is shorter than one period of rate_hz={self.rate_hz} "
@@ -132,7 +124,7 @@ class StreamConfig(StrictModel):
 
     @model_validator(mode="after")
     def _integrity_limits(self) -> "StreamConfig":
-        fields = VALUE_RANGE_FIELDS.get(self.type, ())
+        fields = tuple(kind_for(self.type).value_fields)  # the fields value_range may limit, per kind
         for name, (lo, hi) in self.value_range.items():
             if name not in fields:
                 allowed = f"one of {list(fields)}" if fields else "none: pixels need no range"
@@ -142,7 +134,7 @@ class StreamConfig(StrictModel):
         if self.max_identical_s is not None and self.max_identical_s < self.max_age_s:
             raise ValueError(f"max_identical_s={self.max_identical_s} is shorter than max_age_s={self.max_age_s}: a healthy "
                              f"sample may be that old, so it would look frozen; use at least {self.max_age_s}")
-        if (self.max_stamp_skew_s or self.reject_out_of_order) and self.type in ("geometry_msgs/msg/Twist",):
+        if (self.max_stamp_skew_s or self.reject_out_of_order) and not kind_for(self.type).has_header:
             raise ValueError(f"max_stamp_skew_s and reject_out_of_order read header stamps; {self.type} has no header")
         if self.reject_out_of_order and not self.max_stamp_skew_s:
             raise ValueError("reject_out_of_order needs max_stamp_skew_s: without it one message stamped in the future "

@@ -74,6 +74,7 @@ from edgepilot.common.private_files import create_private, private_dir, private_
 from edgepilot.daemon.streams.memory_fence import FenceUnavailable, cross_process_fence
 from edgepilot.daemon.streams.ring_buffer import RingBuffer
 from edgepilot.daemon.streams.integrity import SHARED_WORDS
+from edgepilot.daemon.streams.kinds.registry import kind_for
 
 if TYPE_CHECKING:
     from edgepilot.daemon.config.profile import Profile
@@ -242,14 +243,13 @@ def resolve_ingest_mode(profile: Profile, transport: Transport) -> Literal["in_p
     return mode
 
 
-IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
-
-
 def ingest_groups(profile: Profile) -> list[tuple[list[str], int | None]]:
     """The children (module docstring): (stream names, SCHED_FIFO priority or None for the normal policy).
-    Non-image streams first, together, at ``realtime.ingest_priority``; then each image stream on its own."""
-    small = [n for n, s in profile.streams.items() if s.type not in IMAGE_TYPES]
-    images = [n for n, s in profile.streams.items() if s.type in IMAGE_TYPES]
+    Small streams first, together, at ``realtime.ingest_priority``; then each stream whose kind asks for a process
+    of its own (images: ``StreamKind.own_ingest_process``) on its own."""
+    own = {n for n, s in profile.streams.items() if kind_for(s.type).own_ingest_process}
+    small = [n for n in profile.streams if n not in own]
+    images = [n for n in profile.streams if n in own]
     groups: list[tuple[list[str], int | None]] = [(small, profile.realtime.ingest_priority)] if small else []
     return groups + [([n], None) for n in images]
 

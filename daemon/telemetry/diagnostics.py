@@ -198,7 +198,7 @@ class DiagnosticsReporter:
             out.append(logging_status)
         return out
 
-    def _stream_status(self, name: str, ing: Any, now: int, elapsed_s: float, active: set[str], hw: str) -> DiagnosticStatusData:
+    def _stream_status(self, name: str, ing: StreamIngest, now: int, elapsed_s: float, active: set[str], hw: str) -> DiagnosticStatusData:
         cfg = ing.config
         received, dropped = ing.received, ing.dropped
         new_rx = received - self._prev_received.get(name, 0)
@@ -223,10 +223,7 @@ class DiagnosticsReporter:
             ("age_s", _fmt(age, 4)), ("max_age_s", f"{cfg.max_age_s:g}"), ("received", str(received)),
             ("dropped", str(dropped)), ("last_drop_reason", ing.last_error), ("required", str(cfg.required).lower()),
         ]
-        if hasattr(ing, "unknown_joint_messages"):
-            values += [("unknown_joint_messages", str(ing.unknown_joint_messages)),
-                       ("ignored_joints", ",".join(sorted(ing.ignored_joints))),
-                       ("partial_messages", str(ing.partial_messages))]
+        values += ing.diagnostic_values()  # the stream kind's own (JointState: unknown joints, partial messages)
         return DiagnosticStatusData(level, f"edgepilot/stream/{name}", message, hw, tuple(values))
 
     def _loop_status(self, elapsed_s: float, hw: str) -> DiagnosticStatusData:
