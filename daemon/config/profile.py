@@ -278,6 +278,7 @@ class ActionConfig(StrictModel):
 
 
 def _action_kind(v: object) -> str:
+    # pydantic callable discriminator: v is the raw mapping or an already-built model (either action kind).
     out = v.get("output", "twist") if isinstance(v, dict) else getattr(v, "output", "twist")
     return "joint" if out in ("joint_positions", "joint_torques") else "twist"
 

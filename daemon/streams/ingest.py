@@ -115,6 +115,8 @@ def fields_read(profile: Profile, stream: str) -> frozenset[str]:
         elif isinstance(t, ImuTerm) and t.stream == stream:
             reads.add("angular_velocity" if t.kind == "imu_angular_velocity" else "linear_acceleration")
     for t in profile.observation.terms:  # joint-policy terms (daemon/config/joint_policy.py)
+        # getattr: the term models share no declared stream/kind protocol yet; the observation term registry
+        # (issue 15 item 3) gives every term one, and then each term says what it reads.
         kind = getattr(t, "kind", "")
         if getattr(t, "stream", None) == stream:
             if kind == "joint_position_relative":

@@ -176,6 +176,7 @@ class DdsTwistPublisher(_Endpoint):
 
     def _fill(self, command: np.ndarray) -> None:
         # ndim and size, not shape: no tuple built per tick; and no broadcasting of a scalar or a (1,) array.
+        # getattr: validating the caller's value (an ndarray expected; anything else is refused, not probed).
         if getattr(command, "ndim", 0) != 1 or command.size != 6:
             raise ValueError(f"twist command must have 6 elements [vx, vy, vz, wx, wy, wz], got shape "
                              f"{np.shape(command)}")

@@ -94,6 +94,7 @@ class RclpyTransport:
         self._spin_thread = spin_thread
         self._subscriptions: list[Any] = []
         self._publishers: list[Any] = []
+        # hasattr: rclpy's API tells a LifecycleNode (managed publishers) from a plain Node.
         self._lifecycle = hasattr(node, "create_lifecycle_publisher")
         self._closed = False
         self._lock = threading.Lock()
