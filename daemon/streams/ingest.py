@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from edgepilot.daemon.config.profile import ImuTerm, JointTerm, StreamConfig
+from edgepilot.daemon.config.joint_policy import JointActionConfig
+from edgepilot.daemon.config.observation import observation_fields_read
+from edgepilot.daemon.config.profile import StreamConfig
 from edgepilot.daemon.streams.kinds import imu as _imu
 from edgepilot.daemon.streams.kinds.base import MalformedMessage, StreamKind
 from edgepilot.daemon.streams.kinds.registry import kind_for
@@ -107,28 +109,11 @@ class StreamIngest:
 
 
 def fields_read(profile: Profile, stream: str) -> frozenset[str]:
-    """Which fields of a stream's messages the profile reads (observation terms and odometry)."""
-    reads: set[str] = set()
-    for t in profile.observation.terms:
-        if isinstance(t, JointTerm) and t.stream == stream:
-            reads.add("position" if t.kind == "joint_position" else "velocity")
-        elif isinstance(t, ImuTerm) and t.stream == stream:
-            reads.add("angular_velocity" if t.kind == "imu_angular_velocity" else "linear_acceleration")
-    for t in profile.observation.terms:  # joint-policy terms (daemon/config/joint_policy.py)
-        # getattr: the term models share no declared stream/kind protocol yet; the observation term registry
-        # (issue 15 item 3) gives every term one, and then each term says what it reads.
-        kind = getattr(t, "kind", "")
-        if getattr(t, "stream", None) == stream:
-            if kind == "joint_position_relative":
-                reads.add("position")
-            elif kind == "joint_velocity_policy":
-                reads.add("velocity")
-            elif kind == "base_angular_velocity":
-                reads.add("angular_velocity")
-            elif kind == "projected_gravity":
-                reads.add("orientation")
+    """Which fields of a stream's messages the profile reads: each observation term says what it reads
+    (``fields_read``, daemon/config/observation.py), then the joint action's PD loop and the odometry."""
+    reads: set[str] = set(observation_fields_read(profile, stream))
     action = profile.action
-    if getattr(action, "stream", None) == stream and getattr(action, "output", "") == "joint_torques":
+    if isinstance(action, JointActionConfig) and action.output == "joint_torques" and action.stream == stream:
         reads |= {"position", "velocity"}  # the daemon's PD loop
     o = profile.odometry
     if o is not None:

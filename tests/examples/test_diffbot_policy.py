@@ -20,7 +20,8 @@ pytest.importorskip("mujoco")
 ort = pytest.importorskip("onnxruntime")
 
 from edgepilot.daemon.action.twist import TwistActionMapper  # noqa: E402
-from edgepilot.daemon.config.profile import GoalTerm, default_profile_path, load_profile  # noqa: E402
+from edgepilot.daemon.config.profile import default_profile_path, load_profile  # noqa: E402
+from edgepilot.daemon.observation.terms import GoalTerm  # noqa: E402
 from edgepilot.daemon.observation.builder import ObservationBuilder  # noqa: E402
 from edgepilot.daemon.observation.odometry import WheelOdometry  # noqa: E402
 from edgepilot.hil.sim_robot import DiffDriveSim, SimParams  # noqa: E402
