@@ -55,7 +55,7 @@ import numpy as np
 from .compensation import ActionBias, CompensationFile, OdometryCorrection, SensorBias
 from .residual_logs import LogError, LogSegment
 from .sim_models import IdealDiffDrive, SimModel, build_sim_model
-from .residuals_config import IdealDiffDriveConfig
+from edgepilot.daemon.config.calibration_sections import IdealDiffDriveConfig
 
 HUBER_K = 1.345
 MAD_TO_SIGMA = 1.4826
@@ -285,7 +285,7 @@ def fit_logs(segs: list[LogSegment], holdout: float = 0.3, correct: tuple[str, .
     cfg_data = first.model_config
     from pydantic import TypeAdapter
 
-    from .residuals_config import SimModelConfig
+    from edgepilot.daemon.config.calibration_sections import SimModelConfig
 
     model_cfg = TypeAdapter(SimModelConfig).validate_python(cfg_data)
     masks = _split(segs, holdout)

@@ -37,7 +37,7 @@ import numpy as np
 from edgepilot.daemon.config.profile import Profile
 
 from .fields import FieldError, record_fields
-from .residuals_config import IdealActuatorConfig, IdealDiffDriveConfig, OnnxSimModelConfig
+from edgepilot.daemon.config.calibration_sections import IdealActuatorConfig, IdealDiffDriveConfig, OnnxSimModelConfig
 
 
 @runtime_checkable

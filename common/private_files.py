@@ -94,6 +94,7 @@ def create_private(path: Path, data: bytes | None = None) -> int:
         raise UnsafePathError(f"{path} already exists and was not created by this process; refusing to open or "
                               "follow it (another user may have planted it)") from None
     except OSError as err:
+        # getattr: ELOOP is platform-defined (os has it on Linux and macOS).
         if err.errno == getattr(os, "ELOOP", -1):
             raise UnsafePathError(f"{path} is a symlink; refusing to follow it") from None
         raise

@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rig_cli.register(sub)
 
-    from edgepilot.engines.cli import add_engine_parser  # edgepilot engine build|inspect|verify|list|prune
+    from edgepilot.engine_cli import add_engine_parser  # edgepilot engine build|inspect|verify|list|prune
 
     add_engine_parser(sub)
 

@@ -67,7 +67,7 @@ def register(sub: Any) -> None:
 
 
 def _setup_dds(args: argparse.Namespace) -> int:
-    from edgepilot.cli import use_loopback_dds
+    from edgepilot.daemon.transport.loopback import use_loopback_dds
 
     external = getattr(args, "external_daemon", False)
     if getattr(args, "loopback", False) or (not external and "CYCLONEDDS_URI" not in os.environ):

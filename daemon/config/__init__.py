@@ -2,12 +2,16 @@
 
 Loaded on first use (PEP 562), not at package import: the observation terms import the config base models
 from this package, and the profile imports the terms, so an eager import here made
-``import edgepilot.daemon.observation.terms`` (a new term's first line) a circular import.
+``import edgepilot.daemon.observation.terms`` (a new term's first line) a circular import. It also lets
+``edgepilot/__init__.py`` import :mod:`.section_checks` without the profile's models and pydantic.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgepilot.daemon.config.profile import Profile, ProfileError, default_profile_path, load_profile, parse_profile
 
 __all__ = ["Profile", "ProfileError", "default_profile_path", "load_profile", "parse_profile"]
 

@@ -20,14 +20,16 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag, ValidationError, model_validator
 
-from edgepilot.calibration.residuals_config import ResidualsConfig
 
 from edgepilot.daemon.config.base import Bounded, StrictModel
+from edgepilot.daemon.config.calibration_sections import ResidualsConfig
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
 from edgepilot.daemon.config.topics import FIXED_OUTPUT_TOPICS, TopicName
 from edgepilot.daemon.config.yaml_loading import YamlProfileError, load_yaml_text
+from edgepilot.daemon.streams.kinds.image import COMPRESSED_ENCODINGS  # noqa: F401 - kept importable from here
+from edgepilot.daemon.streams.kinds.registry import kind_for, type_names
 from edgepilot.daemon.config.joint_policy import JointActionConfig, check_joint_action
 from edgepilot.daemon.config.observation import (ObservationConfig, OdometryConfig, check_observation,
                                                  rebuild_observation_config, term_context)
@@ -46,23 +48,24 @@ class ProfileError(ValueError):
 
 # --------------------------------------------------------------------------- streams
 
-StreamType = Literal["sensor_msgs/msg/JointState", "sensor_msgs/msg/Imu", "sensor_msgs/msg/Image",
-                     "sensor_msgs/msg/CompressedImage", "geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped"]
-IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+def _known_stream_type(v: object) -> object:
+    """``type:`` names a registered stream kind (daemon/streams/kinds/: one descriptor per message type); the
+    message is pydantic's own for a Literal of the registered names."""
+    names = type_names()
+    if isinstance(v, str) and v in names:
+        return v
+    expected = ", ".join(repr(n) for n in names[:-1]) + f" or {names[-1]!r}" if len(names) > 1 else repr(names[0])
+    raise ValueError(f"Input should be {expected}")
+
+
+#: A registered stream kind's name: sensor_msgs/msg/JointState, Imu, Image, CompressedImage,
+#: geometry_msgs/msg/Twist, TwistStamped (daemon/streams/kinds/registry.py).
+StreamType = Annotated[str, BeforeValidator(_known_stream_type)]
 TWIST_INPUT_TYPES = ("geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped")
 # Encodings an image stream may declare (sensor_msgs/image_encodings names). The sample the loop sees:
 # rgb8/bgr8/rgba8 -> (h, w, 3) uint8 RGB; mono8 -> (h, w, 1) uint8; mono16/16UC1 -> (h, w, 1) uint16;
 # 32FC1 -> (h, w, 1) float32 (see daemon/streams/image_conversion.py).
 ImageEncoding = Literal["rgb8", "bgr8", "rgba8", "mono8", "mono16", "16UC1", "32FC1"]
-# What a compressed (jpeg/png) stream can decode into: png carries 16 bit grey, neither carries floats.
-COMPRESSED_ENCODINGS = ("rgb8", "bgr8", "rgba8", "mono8", "mono16", "16UC1")
-# The fields ``value_range`` may limit, per stream type (where they sit in the sample: daemon/streams/integrity.py).
-VALUE_RANGE_FIELDS: dict[str, tuple[str, ...]] = {
-    "sensor_msgs/msg/JointState": ("position", "velocity"),
-    "sensor_msgs/msg/Imu": ("angular_velocity", "linear_acceleration", "orientation"),
-    "geometry_msgs/msg/Twist": ("linear", "angular"),
-    "geometry_msgs/msg/TwistStamped": ("linear", "angular"),
-}
 
 
 class StreamConfig(StrictModel):
@@ -118,18 +121,7 @@ class StreamConfig(StrictModel):
 
     @model_validator(mode="after")
     def _type_specific_fields(self) -> "StreamConfig":
-        if self.type == "sensor_msgs/msg/JointState":
-            if not self.joints:
-                raise ValueError("a JointState stream needs 'joints': the joint names to keep, e.g. [left_wheel_joint, right_wheel_joint]")
-            if len(set(self.joints)) != len(self.joints):
-                raise ValueError(f"'joints' lists a name twice: {list(self.joints)}")
-        if self.type in IMAGE_TYPES:
-            if self.width <= 0 or self.height <= 0 or not self.encoding:
-                raise ValueError(f"an {self.type.rsplit('/', 1)[1]} stream needs 'width', 'height' (px, > 0) and 'encoding' "
-                                 "(rgb8, bgr8, rgba8, mono8, mono16, 16UC1 or 32FC1)")
-            if self.type == "sensor_msgs/msg/CompressedImage" and self.encoding not in COMPRESSED_ENCODINGS:
-                raise ValueError(f"a CompressedImage stream cannot decode to {self.encoding!r} (jpeg and png carry no floats); "
-                                 f"use one of {list(COMPRESSED_ENCODINGS)}")
+        kind_for(self.type).check_config(self)  # the kind's own fields: JointState joints, image size and encoding
         if self.max_age_s * self.rate_hz < 1.0:
             raise ValueError(
                 f"max_age_s={self.max_age_s} is shorter than one period of rate_hz={self.rate_hz} "
@@ -139,7 +131,7 @@ class StreamConfig(StrictModel):
 
     @model_validator(mode="after")
     def _integrity_limits(self) -> "StreamConfig":
-        fields = VALUE_RANGE_FIELDS.get(self.type, ())
+        fields = tuple(kind_for(self.type).value_fields)  # the fields value_range may limit, per kind
         for name, (lo, hi) in self.value_range.items():
             if name not in fields:
                 allowed = f"one of {list(fields)}" if fields else "none: pixels need no range"
@@ -149,7 +141,7 @@ class StreamConfig(StrictModel):
         if self.max_identical_s is not None and self.max_identical_s < self.max_age_s:
             raise ValueError(f"max_identical_s={self.max_identical_s} is shorter than max_age_s={self.max_age_s}: a healthy "
                              f"sample may be that old, so it would look frozen; use at least {self.max_age_s}")
-        if (self.max_stamp_skew_s or self.reject_out_of_order) and self.type in ("geometry_msgs/msg/Twist",):
+        if (self.max_stamp_skew_s or self.reject_out_of_order) and not kind_for(self.type).has_header:
             raise ValueError(f"max_stamp_skew_s and reject_out_of_order read header stamps; {self.type} has no header")
         if self.reject_out_of_order and not self.max_stamp_skew_s:
             raise ValueError("reject_out_of_order needs max_stamp_skew_s: without it one message stamped in the future "
@@ -235,6 +227,7 @@ class ActionConfig(StrictModel):
 
 
 def _action_kind(v: object) -> str:
+    # pydantic callable discriminator: v is the raw mapping or an already-built model (either action kind).
     out = v.get("output", "twist") if isinstance(v, dict) else getattr(v, "output", "twist")
     return "joint" if out in ("joint_positions", "joint_torques") else "twist"
 
@@ -522,9 +515,9 @@ def load_profile(path: str | Path) -> Profile:
     if not profile.model_path.is_file():
         raise ProfileError(f"invalid robot profile {path}:\n  engine.model: file not found: {profile.model_path}")
     if profile.compensation is not None or profile.residuals is not None:
-        from edgepilot.calibration.profile_checks import check_calibration_sections
+        from edgepilot.daemon.config.section_checks import run_section_checks
 
-        check_calibration_sections(profile, str(path))  # raises ProfileError naming the field
+        run_section_checks(profile, str(path))  # edgepilot.calibration's (edgepilot/__init__.py): ProfileError naming the field
     return profile
 
 

@@ -9,44 +9,14 @@ with the reason kept in ``last_error`` and never reaches the rings: the loop
 then sees the stream go stale, which is a fault, instead of a wrong
 observation.
 
-Sample layouts (float64 unless noted):
-
-* JointState: shape (2, n): row 0 positions (rad), row 1 velocities (rad/s),
-  columns in the stream's ``joints`` order, whatever order the message used.
-* Imu: shape (10,): angular velocity x, y, z (rad/s), linear acceleration
-  x, y, z (m/s^2), orientation quaternion x, y, z, w; IMU frame.
-* Image / CompressedImage: see :mod:`.image_conversion` (rgb8 -> (h, w, 3)
-  uint8 RGB, mono16 -> (h, w, 1) uint16, ...).
-* Twist / TwistStamped input: shape (6,): linear x, y, z (m/s), angular x, y,
-  z (rad/s).
-
-Rules for what a message must carry (the same for every transport: rclpy
-messages, Cyclone IDL objects and rosbags-deserialised messages all have the
-ROS field names; values must be numbers, sequences must be sequences of
-numbers, a string where a number belongs is malformed, never parsed):
-
-* JointState, by name: names the profile does not list are ignored (counted
-  in ``unknown_joint_messages``, kept in ``ignored_joints``); a message with
-  none of the profile's joints, a name twice, or a ``position``/``velocity``
-  that is neither empty nor one per name is dropped. A *partial* message
-  (some of the profile's joints) merges into the latest state: a sample is
-  published once every joint has been seen, and its stamp is the receipt
-  time of the joint heard from longest ago, so the stream's age is that of
-  its stalest joint (a joint that stops being published makes the stream
-  stale, it never freezes silently). A *missing field* (ROS allows an empty
-  ``velocity`` or ``effort``): if the profile reads that field of this
-  stream (``joint_velocity`` terms need velocity; ``joint_position`` terms
-  and odometry need position) the message is dropped with that reason, so
-  the stream goes stale and the watchdog zeroes the command; a field no term
-  reads keeps its previous value (0 at start) and is never used. Effort is
-  never read.
-* Imu: a covariance whose first element is -1 means "this quantity is not
-  provided" (sensor_msgs/Imu). If the profile reads that quantity
-  (``imu_*`` terms, odometry's gyro) the message is dropped; otherwise the
-  quantity is stored as zeros (an all-zero quaternion for orientation, which
-  no term reads).
-* Images: size and encoding must equal the profile's (see
-  :mod:`.image_conversion`).
+What a stream type is (its sample layout, its converter, the rules for what a message must carry, the checks
+that apply) is its kind's descriptor, one module per type in :mod:`edgepilot.daemon.streams.kinds`
+(``joint_state``, ``imu``, ``image``, ``twist``), looked up by the profile's ``type:``
+(:mod:`~edgepilot.daemon.streams.kinds.registry`). The same for every transport: rclpy messages, Cyclone IDL
+objects and rosbags-deserialised messages all have the ROS field names; values must be numbers, sequences must
+be sequences of numbers, a string where a number belongs is malformed, never parsed. Which fields a profile
+reads (:func:`fields_read`) decides what a JointState or Imu message must carry: a field no term reads keeps its
+previous value, or zeros, and is never used.
 
 Receipt stamps come from ``clock`` (default :func:`time.monotonic_ns`); replay
 and ``use_sim_time`` pass the simulated clock that also drives the loop.
@@ -59,8 +29,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from edgepilot.daemon.config.profile import ImuTerm, JointTerm, StreamConfig
-from edgepilot.daemon.streams.image_conversion import make_image_decoder, sample_layout
+from edgepilot.daemon.config.joint_policy import JointActionConfig
+from edgepilot.daemon.config.observation import observation_fields_read
+from edgepilot.daemon.config.profile import StreamConfig
+from edgepilot.daemon.streams.kinds import imu as _imu
+from edgepilot.daemon.streams.kinds.base import MalformedMessage, StreamKind
+from edgepilot.daemon.streams.kinds.registry import kind_for
 from edgepilot.daemon.streams.ring_buffer import RingBuffer
 from edgepilot.daemon.streams.integrity import make_integrity
 
@@ -69,27 +43,38 @@ if TYPE_CHECKING:
 
 Clock = Callable[[], int]
 
-IMU_ANGULAR_VELOCITY = slice(0, 3)
-IMU_LINEAR_ACCELERATION = slice(3, 6)
-IMU_ORIENTATION = slice(6, 10)
+# Where the Imu sample's vectors sit (daemon/streams/kinds/imu.py), for the observation terms that read them.
+IMU_ANGULAR_VELOCITY = _imu.ANGULAR_VELOCITY
+IMU_LINEAR_ACCELERATION = _imu.LINEAR_ACCELERATION
+IMU_ORIENTATION = _imu.ORIENTATION
 IMU_AXIS_INDEX = {"x": 0, "y": 1, "z": 2}
+
+__all__ = ["IMU_ANGULAR_VELOCITY", "IMU_AXIS_INDEX", "IMU_LINEAR_ACCELERATION", "IMU_ORIENTATION", "MalformedMessage",
+           "StreamIngest", "StreamSnapshot", "fields_read", "make_ingest", "subscribe_stream"]
 
 
 class StreamIngest:
-    """Base class: counters and the ring shared by every stream type."""
+    """One stream: its ring, counters and integrity checks, and its kind's converter (``kind.converter``).
 
-    #: Non-finite values are data, not a fault (32FC1 depth: REP 118 uses NaN/Inf for no return).
-    nonfinite_is_data = False
+    ``reads``: the message fields the profile reads (:func:`fields_read`); None: the kind's ``default_reads``.
+    """
 
-    def __init__(self, name: str, config: StreamConfig, shape: tuple[int, ...], dtype: Any,
-                 clock: Clock | None = None) -> None:
+    def __init__(self, name: str, config: StreamConfig, clock: Clock | None = None,
+                 reads: frozenset[str] | None = None) -> None:
+        kind: StreamKind = kind_for(config.type)
+        shape, dtype = kind.layout(config)
         self.name = name
         self.config = config
+        self.kind = kind
         self.ring = RingBuffer(config.queue_depth, shape, dtype)
         self._clock: Clock = time.monotonic_ns if clock is None else clock
         self.received = 0
         self.dropped = 0
         self.last_error = ""
+        #: Non-finite values are data, not a fault (32FC1 depth: REP 118 uses NaN/Inf for no return).
+        self.nonfinite_is_data = kind.nonfinite_is_data(config)
+        self.converter = kind.converter(config, self._clock, kind.default_reads if reads is None else reads)
+        self._write = self.converter.write
         # Stamp, order, rate, frozen and range checks; None unless the profile sets one of their limits.
         self.integrity = make_integrity(config, self._clock)
 
@@ -102,7 +87,7 @@ class StreamIngest:
                 self.dropped += 1
                 self.last_error = integrity.last_reject
                 return
-            self._ingest(msg)
+            self._write(msg, self.ring)  # self.ring: the ingest process moves it into shared memory
             if integrity is not None:
                 integrity.accepted(self.ring)
         except Exception as err:  # noqa: BLE001 - any malformed message must be dropped, not crash the transport thread
@@ -114,257 +99,21 @@ class StreamIngest:
         if self.integrity is not None:
             self.integrity.publishers_changed(count)
 
-    def _ingest(self, msg: Any) -> None:
-        raise NotImplementedError
-
     def missing_detail(self) -> str:
         """Why the stream has no sample yet (the ``missing:<stream>`` fault's detail)."""
-        return "no message received since start"
+        return self.converter.missing_detail(self.received)
 
-
-class MalformedMessage(ValueError):
-    pass
-
-
-_NUMBER_KINDS = "fiu"
-
-
-def _numbers(value: Any, what: str) -> np.ndarray:
-    """A 1-d float64 view/copy of a sequence of numbers; strings, objects and nested data are malformed."""
-    a = value if isinstance(value, np.ndarray) else np.asarray(value) if isinstance(value, (list, tuple)) else None
-    if a is None:
-        try:
-            a = np.asarray(memoryview(value))  # array.array('d') from rclpy
-        except TypeError:
-            raise MalformedMessage(f"{what} is a {type(value).__name__}, expected a sequence of numbers") from None
-    if a.ndim != 1 or a.dtype.kind not in _NUMBER_KINDS:
-        if a.ndim == 1 and a.size == 0:
-            return np.empty(0)
-        raise MalformedMessage(f"{what} must be a sequence of numbers, got {a.dtype} with shape {a.shape}")
-    return a.astype(np.float64, copy=False)
-
-
-def _number(value: Any, what: str) -> float:
-    if value.__class__ is float:
-        return value
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return float(value)
-    raise MalformedMessage(f"{what} is a {type(value).__name__} ({value!r:.40}), expected a number")
-
-
-class JointStateIngest(StreamIngest):
-    """sensor_msgs/JointState, mapped by joint name into the profile's order; partial messages merge (module docstring)."""
-
-    def __init__(self, name: str, config: StreamConfig, clock: Clock | None = None,
-                 reads: frozenset[str] = frozenset({"position", "velocity"})) -> None:
-        super().__init__(name, config, (2, len(config.joints)), np.float64, clock)
-        self._wanted = {j: i for i, j in enumerate(config.joints)}
-        self._n = len(config.joints)
-        self.needs_position = "position" in reads
-        self.needs_velocity = "velocity" in reads
-        self._state = np.zeros((2, self._n))
-        self._heard_ns = np.full(self._n, -1, np.int64)
-        self._complete = False
-        # Most robots publish the same names in the same order every time: map them once.
-        self._cached_names: list[str] | None = None
-        self._cached_dst = np.zeros(0, np.intp)
-        self._cached_src = np.zeros(0, np.intp)
-        self._cached_unknown = 0
-        self.unknown_joint_messages = 0
-        self.ignored_joints: set[str] = set()
-        self.partial_messages = 0
-
-    def missing_detail(self) -> str:
-        unheard = [j for j, t in zip(self.config.joints, self._heard_ns) if t < 0]
-        if self.received and unheard:  # messages come, but never with these joints: a name mismatch, most often
-            return f"joints never published: {unheard}"
-        return "no message received since start"
-
-    def _map_names(self, names: Any) -> tuple[np.ndarray, np.ndarray, int]:
-        if names.__class__ is list and names == self._cached_names:
-            return self._cached_dst, self._cached_src, self._cached_unknown
-        names = list(names)
-        dst: list[int] = []
-        src: list[int] = []
-        unknown = 0
-        wanted = self._wanted
-        for k, joint in enumerate(names):
-            if not isinstance(joint, str):
-                raise MalformedMessage(f"JointState.name[{k}] is a {type(joint).__name__}, expected a string")
-            i = wanted.get(joint)
-            if i is None:
-                unknown += 1
-                if joint not in self.ignored_joints and len(self.ignored_joints) < 256:
-                    self.ignored_joints.add(joint)
-            else:
-                dst.append(i)
-                src.append(k)
-        if len(set(names)) != len(names):
-            raise MalformedMessage(f"JointState names a joint twice: {sorted({n for n in names if names.count(n) > 1})}")
-        if not dst:
-            raise MalformedMessage(f"JointState has none of the configured joints {list(self.config.joints)} "
-                                   f"(it names {names[:8]}{'...' if len(names) > 8 else ''})")
-        mapped = (np.array(dst, np.intp), np.array(src, np.intp), unknown)
-        self._cached_names, self._cached_dst, self._cached_src, self._cached_unknown = names, *mapped
-        return mapped
-
-    def _ingest(self, msg: Any) -> None:
-        names = msg.name
-        if names.__class__ is not list and (isinstance(names, (str, bytes)) or not hasattr(names, "__len__")):
-            raise MalformedMessage(f"JointState.name is a {type(names).__name__}, expected a sequence of strings")
-        pos = _numbers(msg.position, "JointState.position")
-        vel = _numbers(msg.velocity, "JointState.velocity")
-        m = len(names)
-        if len(pos) not in (0, m) or len(vel) not in (0, m):
-            raise MalformedMessage(
-                f"JointState has {m} names, {len(pos)} positions and {len(vel)} velocities; "
-                "each must be empty or one per name"
-            )
-        if self.needs_position and len(pos) == 0:
-            raise MalformedMessage("JointState has no positions, and this stream's positions are read (joint_position or odometry)")
-        if self.needs_velocity and len(vel) == 0:
-            raise MalformedMessage("JointState has no velocities, and a joint_velocity term reads them")
-        dst, src, unknown = self._map_names(names)
-        if unknown:
-            self.unknown_joint_messages += 1
-        now = self._clock()
-        state = self._state
-        if len(pos):
-            state[0, dst] = pos[src]
-        if len(vel):
-            state[1, dst] = vel[src]
-        heard = self._heard_ns
-        heard[dst] = now
-        if len(dst) != self._n:
-            self.partial_messages += 1
-            if not self._complete:
-                if heard.min() < 0:
-                    return  # not every joint heard yet: nothing to publish, nothing wrong
-                self._complete = True
-        slot = self.ring.begin_write()
-        np.copyto(slot, state)
-        self.ring.commit_write(int(heard.min()))
-
-
-class ImuIngest(StreamIngest):
-    """sensor_msgs/Imu: angular velocity, linear acceleration and orientation; covariance[0] == -1 means absent."""
-
-    def __init__(self, name: str, config: StreamConfig, clock: Clock | None = None,
-                 reads: frozenset[str] = frozenset({"angular_velocity", "linear_acceleration"})) -> None:
-        super().__init__(name, config, (10,), np.float64, clock)
-        self._reads = reads
-
-    def _absent(self, msg: Any, quantity: str) -> bool:
-        cov = getattr(msg, quantity + "_covariance", None)
-        if cov is None:
-            return False
-        if len(cov) != 9:
-            raise MalformedMessage(f"Imu.{quantity}_covariance has {len(cov)} elements, expected 9")
-        if _number(cov[0], f"Imu.{quantity}_covariance[0]") != -1.0:
-            return False
-        if quantity in self._reads:
-            raise MalformedMessage(f"Imu.{quantity} is marked absent (covariance[0] = -1), and the profile reads it")
-        return True
-
-    def _ingest(self, msg: Any) -> None:
-        no_w = self._absent(msg, "angular_velocity")
-        no_a = self._absent(msg, "linear_acceleration")
-        no_q = self._absent(msg, "orientation")
-        w = msg.angular_velocity
-        a = msg.linear_acceleration
-        q = msg.orientation
-        values = (
-            0.0 if no_w else _number(w.x, "Imu.angular_velocity.x"),
-            0.0 if no_w else _number(w.y, "Imu.angular_velocity.y"),
-            0.0 if no_w else _number(w.z, "Imu.angular_velocity.z"),
-            0.0 if no_a else _number(a.x, "Imu.linear_acceleration.x"),
-            0.0 if no_a else _number(a.y, "Imu.linear_acceleration.y"),
-            0.0 if no_a else _number(a.z, "Imu.linear_acceleration.z"),
-            0.0 if no_q else _number(q.x, "Imu.orientation.x"),
-            0.0 if no_q else _number(q.y, "Imu.orientation.y"),
-            0.0 if no_q else _number(q.z, "Imu.orientation.z"),
-            0.0 if no_q else _number(q.w, "Imu.orientation.w"),
-        )
-        slot = self.ring.begin_write()
-        slot[:] = values
-        self.ring.commit_write(self._clock())
-
-
-class TwistIngest(StreamIngest):
-    """geometry_msgs/Twist or TwistStamped as an input (a commanded velocity): [vx, vy, vz, wx, wy, wz]."""
-
-    def __init__(self, name: str, config: StreamConfig, clock: Clock | None = None) -> None:
-        super().__init__(name, config, (6,), np.float64, clock)
-        self._stamped = config.type.endswith("TwistStamped")
-
-    def _ingest(self, msg: Any) -> None:
-        t = msg.twist if self._stamped else msg
-        lin, ang = t.linear, t.angular
-        values = (
-            _number(lin.x, "linear.x"), _number(lin.y, "linear.y"), _number(lin.z, "linear.z"),
-            _number(ang.x, "angular.x"), _number(ang.y, "angular.y"), _number(ang.z, "angular.z"),
-        )
-        slot = self.ring.begin_write()
-        slot[:] = values
-        self.ring.commit_write(self._clock())
-
-
-class ImageIngest(StreamIngest):
-    """sensor_msgs/Image or CompressedImage in the profile's size and encoding (see :mod:`.image_conversion`)."""
-
-    def __init__(self, name: str, config: StreamConfig, clock: Clock | None = None) -> None:
-        shape, dtype = sample_layout(config.encoding, config.height, config.width)
-        super().__init__(name, config, shape, dtype, clock)
-        self.nonfinite_is_data = config.encoding == "32FC1"
-        compressed = config.type == "sensor_msgs/msg/CompressedImage"
-        self._decode_into = make_image_decoder(config.height, config.width, config.encoding, compressed)
-        self._compressed = compressed
-        self._scratch = np.zeros(shape, dtype) if compressed else None
-
-    def _ingest(self, msg: Any) -> None:
-        if self._compressed:
-            # Decode before opening a slot: a corrupt jpeg must not cost the ring its oldest sample.
-            scratch = self._scratch
-            assert scratch is not None
-            self._decode_into(msg, scratch)
-            self.ring.write(scratch, self._clock())
-            return
-        slot = self.ring.begin_write()
-        self._decode_into(msg, slot)
-        self.ring.commit_write(self._clock())
-
-
-_INGEST_BY_TYPE = {
-    "sensor_msgs/msg/JointState": JointStateIngest,
-    "sensor_msgs/msg/Imu": ImuIngest,
-    "sensor_msgs/msg/Image": ImageIngest,
-    "sensor_msgs/msg/CompressedImage": ImageIngest,
-    "geometry_msgs/msg/Twist": TwistIngest,
-    "geometry_msgs/msg/TwistStamped": TwistIngest,
-}
+    def diagnostic_values(self) -> tuple[tuple[str, str], ...]:
+        """The kind's own values for the stream's diagnostic status (JointState: unknown and partial messages)."""
+        return self.converter.diagnostic_values()
 
 
 def fields_read(profile: Profile, stream: str) -> frozenset[str]:
-    """Which fields of a stream's messages the profile reads (observation terms and odometry)."""
-    reads: set[str] = set()
-    for t in profile.observation.terms:
-        if isinstance(t, JointTerm) and t.stream == stream:
-            reads.add("position" if t.kind == "joint_position" else "velocity")
-        elif isinstance(t, ImuTerm) and t.stream == stream:
-            reads.add("angular_velocity" if t.kind == "imu_angular_velocity" else "linear_acceleration")
-    for t in profile.observation.terms:  # joint-policy terms (daemon/config/joint_policy.py)
-        kind = getattr(t, "kind", "")
-        if getattr(t, "stream", None) == stream:
-            if kind == "joint_position_relative":
-                reads.add("position")
-            elif kind == "joint_velocity_policy":
-                reads.add("velocity")
-            elif kind == "base_angular_velocity":
-                reads.add("angular_velocity")
-            elif kind == "projected_gravity":
-                reads.add("orientation")
+    """Which fields of a stream's messages the profile reads: each observation term says what it reads
+    (``fields_read``, daemon/config/observation.py), then the joint action's PD loop and the odometry."""
+    reads: set[str] = set(observation_fields_read(profile, stream))
     action = profile.action
-    if getattr(action, "stream", None) == stream and getattr(action, "output", "") == "joint_torques":
+    if isinstance(action, JointActionConfig) and action.output == "joint_torques" and action.stream == stream:
         reads |= {"position", "velocity"}  # the daemon's PD loop
     o = profile.odometry
     if o is not None:
@@ -384,11 +133,9 @@ def subscribe_stream(transport: Any, config: StreamConfig, ingest: StreamIngest)
 
 def make_ingest(name: str, config: StreamConfig, clock: Clock | None = None, profile: Profile | None = None) -> StreamIngest:
     """The ingest for one stream. With ``profile``, only the fields it reads are required (module docstring);
-    without, JointState needs position and velocity and Imu angular velocity and linear acceleration."""
-    cls = _INGEST_BY_TYPE[config.type]
-    if profile is not None and cls in (JointStateIngest, ImuIngest):
-        return cls(name, config, clock, fields_read(profile, name))
-    return cls(name, config, clock)
+    without, the kind's ``default_reads`` (JointState: position and velocity; Imu: angular velocity and linear
+    acceleration)."""
+    return StreamIngest(name, config, clock, None if profile is None else fields_read(profile, name))
 
 
 _count_nonzero = np.count_nonzero

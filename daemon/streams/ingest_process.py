@@ -74,10 +74,12 @@ from edgepilot.common.private_files import create_private, private_dir, private_
 from edgepilot.daemon.streams.memory_fence import FenceUnavailable, cross_process_fence
 from edgepilot.daemon.streams.ring_buffer import RingBuffer
 from edgepilot.daemon.streams.integrity import SHARED_WORDS
+from edgepilot.daemon.streams.kinds.registry import kind_for
 
 if TYPE_CHECKING:
     from edgepilot.daemon.config.profile import Profile
     from edgepilot.daemon.streams.ingest import StreamIngest
+    from edgepilot.daemon.transport.base import Transport
 
 _MAGIC = 0x4550_494E_4745_5354  # "EPINGEST"
 _MAGIC_W, _COUNT_W = 0, 3
@@ -209,7 +211,7 @@ def _fence_ok() -> bool:
     return True
 
 
-def resolve_ingest_mode(profile: Profile, transport: object) -> Literal["in_process", "process"]:
+def resolve_ingest_mode(profile: Profile, transport: Transport) -> Literal["in_process", "process"]:
     """Where the daemon's sensor callbacks run, for ``profile`` on ``transport`` (the transport actually made).
 
     ``auto`` (the default) is ``process`` exactly when ``transport`` is the plain Cyclone DDS transport, else
@@ -229,14 +231,11 @@ def resolve_ingest_mode(profile: Profile, transport: object) -> Literal["in_proc
     from edgepilot.daemon.config.profile import ProfileError
 
     mode = profile.ingest.mode
-    # Loaded whenever a DdsTransport exists, so there is no need to import cyclonedds to ask.
-    dds = sys.modules.get(__name__.rsplit(".", 2)[0] + ".transport.dds.participant")
-    plain_dds = dds is not None and isinstance(transport, dds.DdsTransport)
+    plain_dds = transport.ingest_child_can_subscribe  # declared by every transport (transport/base.py)
     if mode == "auto":
         return "process" if plain_dds and _fence_ok() else "in_process"
     if mode == "process" and not plain_dds:
-        rec = sys.modules.get(__name__.rsplit(".", 2)[0] + ".transport.bag.recorder")
-        recording = rec is not None and isinstance(transport, rec.RecordingTransport)
+        recording = transport.recorder is not None
         what = "a recording transport (transport.record or --record)" if recording else type(transport).__name__
         raise ProfileError(f"ingest.mode=process needs the plain dds transport (the ingest process subscribes through "
                            f"its own), but this daemon runs on {what}; use ingest.mode: auto (a process on DDS, the "
@@ -244,14 +243,13 @@ def resolve_ingest_mode(profile: Profile, transport: object) -> Literal["in_proc
     return mode
 
 
-IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
-
-
 def ingest_groups(profile: Profile) -> list[tuple[list[str], int | None]]:
     """The children (module docstring): (stream names, SCHED_FIFO priority or None for the normal policy).
-    Non-image streams first, together, at ``realtime.ingest_priority``; then each image stream on its own."""
-    small = [n for n, s in profile.streams.items() if s.type not in IMAGE_TYPES]
-    images = [n for n, s in profile.streams.items() if s.type in IMAGE_TYPES]
+    Small streams first, together, at ``realtime.ingest_priority``; then each stream whose kind asks for a process
+    of its own (images: ``StreamKind.own_ingest_process``) on its own."""
+    own = {n for n, s in profile.streams.items() if kind_for(s.type).own_ingest_process}
+    small = [n for n in profile.streams if n not in own]
+    images = [n for n in profile.streams if n in own]
     groups: list[tuple[list[str], int | None]] = [(small, profile.realtime.ingest_priority)] if small else []
     return groups + [([n], None) for n in images]
 

@@ -83,6 +83,7 @@ import numpy as np
 
 from edgepilot.daemon.config.profile import StreamConfig
 from edgepilot.daemon.safety.watchdog import STREAM_FAULT_KINDS
+from edgepilot.daemon.streams.kinds.registry import kind_for
 
 if TYPE_CHECKING:
     from edgepilot.daemon.streams.ingest import StreamSnapshot
@@ -94,15 +95,6 @@ OUT_OF_RANGE = STREAM_FAULT_KINDS.index("out_of_range")
 STAMP = STREAM_FAULT_KINDS.index("stamp")
 RATE = STREAM_FAULT_KINDS.index("rate")
 SECOND_PUBLISHER = STREAM_FAULT_KINDS.index("second_publisher")
-
-#: Where each ``value_range`` field lives in a stream's sample (see :mod:`.streams` for the layouts).
-SAMPLE_FIELDS: dict[str, dict[str, Any]] = {
-    "sensor_msgs/msg/JointState": {"position": 0, "velocity": 1},
-    "sensor_msgs/msg/Imu": {"angular_velocity": slice(0, 3), "linear_acceleration": slice(3, 6),
-                            "orientation": slice(6, 10)},
-    "geometry_msgs/msg/Twist": {"linear": slice(0, 3), "angular": slice(3, 6)},
-    "geometry_msgs/msg/TwistStamped": {"linear": slice(0, 3), "angular": slice(3, 6)},
-}
 
 RATE_WINDOW_MIN_S = 0.1
 RATE_WINDOW_PERIODS = 5
@@ -281,7 +273,7 @@ class StreamIntegrity:
 
     def _bind(self, sample: np.ndarray) -> None:
         self._bound = sample
-        fields = SAMPLE_FIELDS.get(self.config.type, {})
+        fields = kind_for(self.config.type).value_fields  # where each value_range field sits (the stream's kind)
         self._ranges = []
         for name, (lo, hi) in self.config.value_range.items():
             view = sample[fields[name]]

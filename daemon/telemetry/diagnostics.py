@@ -28,17 +28,83 @@ ERROR while any fault is active.
 from __future__ import annotations
 
 import threading
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from edgepilot.daemon.transport.base import DIAG_ERROR, DIAG_OK, DIAG_STALE, DIAG_WARN, DiagnosticsPublisher, DiagnosticStatusData
+from edgepilot.daemon.transport.base import (DIAG_ERROR, DIAG_OK, DIAG_STALE, DIAG_WARN, DiagnosticsPublisher,
+                                             DiagnosticStatusData, Transport)
 
 if TYPE_CHECKING:
-    from edgepilot.daemon.service import Daemon
+    from edgepilot.daemon.config.profile import Profile
+    from edgepilot.daemon.streams.ingest import StreamIngest
 
 DIAGNOSTICS_TOPIC = "/diagnostics"
+
+
+# ---------------------------------------------------------------------- what the reporter reads of the daemon
+
+
+class _Watchdog(Protocol):
+    healthy_streak: int
+    recovery_ticks: int
+    events: Sequence[Any]
+
+    def settled_names(self) -> list[str]:
+        """The active faults, as reported (a fault still settling is not flapped in and out)."""
+
+
+class _LoopTiming(Protocol):
+    ticks: int
+    deadline_misses: int
+    skipped_deadlines: int
+    history: int  # length of the ring of per-tick arrays
+    lateness_ns: np.ndarray
+
+
+class _IngestProcess(Protocol):
+    def sync_counters(self) -> None:
+        """Copy the child's received/dropped/reason counters into the daemon's ingests."""
+
+
+class _ResidualWriterStats(Protocol):
+    write_errors: int
+    dropped: int
+    last_error: str
+
+
+class _ResidualWriter(Protocol):
+    stats: _ResidualWriterStats
+
+
+class _ResidualLogger(Protocol):
+    writer: _ResidualWriter | None
+
+
+class _CalibrationHooks(Protocol):
+    logger: _ResidualLogger | None  # None without a 'residuals' section
+
+
+class DiagnosedDaemon(Protocol):
+    """What :class:`DiagnosticsReporter` reads of the daemon (``daemon/service.py``'s ``Daemon``), and nothing else."""
+
+    profile: Profile
+    transport: Transport
+    ingests: Mapping[str, StreamIngest]
+    ingest_process: _IngestProcess | None  # None: the callbacks run in the daemon's process
+    loop: _LoopTiming
+    watchdog: _Watchdog
+    supervisor: object | None  # the stall supervisor process, None when not supervised
+    calibration: _CalibrationHooks | None  # None without 'compensation' or 'residuals'
+    helper_priority: int | None  # SCHED_FIFO priority of helper threads (None: the normal policy)
+    inference_ns: np.ndarray  # per tick, a ring of loop.history
+    inference_errors: int
+    last_inference_error: str
+    zero_commands: int
+    policy_commands: int
+
+    def clock_ns(self) -> int:
+        """The loop's clock (the host's monotonic clock, or the transport's loop clock), ns."""
 
 
 def _fmt(x: float, digits: int = 3) -> str:
@@ -59,7 +125,7 @@ def _window(values: np.ndarray, first_tick: int, last_tick: int, history: int) -
 class DiagnosticsReporter:
     """Builds and publishes the daemon's DiagnosticArray every ``period_s``."""
 
-    def __init__(self, daemon: Daemon, publisher: DiagnosticsPublisher, period_s: float = 1.0) -> None:
+    def __init__(self, daemon: DiagnosedDaemon, publisher: DiagnosticsPublisher, period_s: float = 1.0) -> None:
         self.daemon = daemon
         self.publisher = publisher
         self.period_s = period_s
@@ -79,8 +145,8 @@ class DiagnosticsReporter:
 
     def start(self) -> None:
         self._prev_t_ns = self.daemon.clock_ns()  # the first report's rates cover the first period
-        clock = getattr(self.daemon.transport, "loop_clock", None)
-        if clock is not None and getattr(clock, "simulated", False) and hasattr(clock, "every"):
+        clock = self.daemon.transport.loop_clock
+        if clock is not None and clock.simulated:
             clock.every(self.period_s, self._report_safely)
             return
         self._thread = threading.Thread(target=self._run, name="edgepilot-diagnostics", daemon=True)
@@ -109,8 +175,7 @@ class DiagnosticsReporter:
 
     def report(self) -> list[DiagnosticStatusData]:
         statuses = self.build()
-        ros_time = getattr(self.daemon.transport, "ros_time_ns", time.time_ns)
-        self.publisher.publish(ros_time(), statuses)
+        self.publisher.publish(self.daemon.transport.ros_time_ns(), statuses)
         self.published += 1
         return statuses
 
@@ -119,9 +184,9 @@ class DiagnosticsReporter:
         now = d.clock_ns()
         elapsed_s = (now - self._prev_t_ns) / 1e9 if self._prev_t_ns is not None else 0.0
         self._prev_t_ns = now
-        active = set(getattr(d.watchdog, "settled_names", d.watchdog.active_names)())
+        active = set(d.watchdog.settled_names())
         hw = d.profile.name
-        ingest_process = getattr(d, "ingest_process", None)
+        ingest_process = d.ingest_process
         if ingest_process is not None:
             ingest_process.sync_counters()  # received/dropped/reasons are counted in the ingest process
         out = [self._stream_status(name, ing, now, elapsed_s, active, hw) for name, ing in d.ingests.items()]
@@ -133,7 +198,7 @@ class DiagnosticsReporter:
             out.append(logging_status)
         return out
 
-    def _stream_status(self, name: str, ing: Any, now: int, elapsed_s: float, active: set[str], hw: str) -> DiagnosticStatusData:
+    def _stream_status(self, name: str, ing: StreamIngest, now: int, elapsed_s: float, active: set[str], hw: str) -> DiagnosticStatusData:
         cfg = ing.config
         received, dropped = ing.received, ing.dropped
         new_rx = received - self._prev_received.get(name, 0)
@@ -158,10 +223,7 @@ class DiagnosticsReporter:
             ("age_s", _fmt(age, 4)), ("max_age_s", f"{cfg.max_age_s:g}"), ("received", str(received)),
             ("dropped", str(dropped)), ("last_drop_reason", ing.last_error), ("required", str(cfg.required).lower()),
         ]
-        if hasattr(ing, "unknown_joint_messages"):
-            values += [("unknown_joint_messages", str(ing.unknown_joint_messages)),
-                       ("ignored_joints", ",".join(sorted(ing.ignored_joints))),
-                       ("partial_messages", str(ing.partial_messages))]
+        values += ing.diagnostic_values()  # the stream kind's own (JointState: unknown joints, partial messages)
         return DiagnosticStatusData(level, f"edgepilot/stream/{name}", message, hw, tuple(values))
 
     def _loop_status(self, elapsed_s: float, hw: str) -> DiagnosticStatusData:
@@ -216,11 +278,11 @@ class DiagnosticsReporter:
         return DiagnosticStatusData(level, "edgepilot/watchdog", message, hw, values)
 
 
-def _logging_status(d: Any, hw: str) -> DiagnosticStatusData | None:
+def _logging_status(d: DiagnosedDaemon, hw: str) -> DiagnosticStatusData | None:
     """Recording and residual logging: WARN once records were lost to the disk (full, I/O error); control goes on."""
-    recorder = getattr(d.transport, "recorder", None)
-    calibration = getattr(d, "calibration", None)
-    writer = getattr(getattr(calibration, "logger", None), "writer", None)
+    recorder = d.transport.recorder
+    logger = d.calibration.logger if d.calibration is not None else None
+    writer = logger.writer if logger is not None else None
     if recorder is None and writer is None:
         return None
     values: list[tuple[str, str]] = []

@@ -101,6 +101,7 @@ def setup_logging(level: int = logging.INFO, environ: Mapping[str, str] | None =
     replaces the handler it installed before.
     """
     for h in list(logger.handlers):
+        # getattr: the logger's handlers are anyone's (logging's, the application's); ours carry this mark.
         if getattr(h, "_edgepilot_handler", False):
             logger.removeHandler(h)
             h.close()

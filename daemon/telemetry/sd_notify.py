@@ -75,6 +75,7 @@ def _load_systemd_python() -> Callable[..., bool] | None:
         from systemd import daemon as sd_daemon  # type: ignore[import-not-found]
     except ImportError:
         return None
+    # getattr: optional API of a third-party package (systemd-python builds without notify exist).
     return getattr(sd_daemon, "notify", None)
 
 

@@ -92,6 +92,7 @@ class StatusWriter:
             os.replace(self._tmp, self.path)
         except (OSError, UnsafePathError) as err:
             self.errors += 1
+            # getattr: an OSError's strerror may be None, and UnsafePathError carries only its message.
             self.last_error = f"{self.path}: {getattr(err, 'strerror', None) or err}"
             return False
         return True

@@ -78,6 +78,10 @@ class LoopClock(Protocol):
 
     def sleep(self, seconds: float) -> None: ...
 
+    def every(self, period_s: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` every ``period_s`` of this clock's time. Only a ``simulated`` clock (nothing else
+        drives periodic work under it) is asked: the diagnostics reporter registers itself here (replay)."""
+
 
 JointTargetMessage = Literal["joint_state", "float64_multi_array"]
 
@@ -87,6 +91,16 @@ PublisherCountCallback = Callable[[int], None]
 
 
 class Transport(Protocol):
+    #: True only for the plain Cyclone DDS transport: an ingest child process subscribing through a DdsTransport of
+    #: its own on the same domain receives what this one would (streams/ingest_process.py, ``ingest.mode``).
+    #: Replay feeds messages from this process, rclpy from its executor, and a recording transport must see every
+    #: received message here: all False.
+    ingest_child_can_subscribe: bool
+
+    #: A recording transport's recorder (:class:`~.bag.recorder.BagRecorder`: ``write_errors``, ``dropped``,
+    #: ``last_error``, reported in diagnostics); None for every other transport.
+    recorder: Any
+
     @property
     def loop_clock(self) -> LoopClock | None:
         """None: the loop runs on the host's monotonic clock."""

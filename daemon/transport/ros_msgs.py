@@ -276,6 +276,7 @@ def _swap_machine(cls: type, member: str, machine_type: type, code: str) -> None
     idl = cls.__idl__  # type: ignore[attr-defined]
     idl.populate()
     for machine in (idl.v1_machine, idl.v2_machine):
+        # getattr: cyclonedds' internal serialisation machines (not a stable API; absent: nothing swapped).
         members = getattr(machine, "members_machines", None)
         old = members.get(member) if isinstance(members, dict) else None
         if type(old) is not PlainCdrV2SequenceOfPrimitiveMachine or old.code != code:

@@ -37,7 +37,7 @@ def _gpu_present() -> bool:
 
 def test_modules_import_without_tensorrt() -> None:
     code = ("import edgepilot.engines.tensorrt_backend, edgepilot.engines.tensorrt_builder, edgepilot.engines.cuda_device, "
-            "edgepilot.engines.cli, edgepilot.engines.engine_provisioning, sys; "
+            "edgepilot.engine_cli, edgepilot.engines.engine_provisioning, sys; "
             "print('tensorrt_bindings' in sys.modules, 'onnx' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "False"], "TensorRT, onnx and torch are imported lazily"

@@ -135,7 +135,7 @@ def test_every_malformed_mode_is_dropped_by_the_daemon(daemon_ingests: dict, str
     # Through CDR and back: what the daemon really receives.
     ingest.on_message(type(msg).deserialize(msg.serialize()))
     if mode == "extra_joints":
-        assert ingest.dropped == 0 and ingest.unknown_joint_messages == 1  # counted, mapped by name, accepted
+        assert ingest.dropped == 0 and ingest.converter.unknown_joint_messages == 1  # counted, mapped by name, accepted
     else:
         assert ingest.dropped == 1, f"{stream}/{mode} was accepted"
         assert ingest.last_error

@@ -63,6 +63,7 @@ class BagSource:
         except Exception as err:  # noqa: BLE001 - FileNotFoundError, ReaderError, a corrupt file ...
             raise BagOpenError(f"cannot open rosbag2 recording {self.path}: {err}") from None
         storage = self.reader.storage
+        # getattr: rosbags' reader API (a multi-file storage has .storages, a single one does not).
         self.storages: list[Any] = list(getattr(storage, "storages", None) or [storage])
         self.typestore = get_typestore(Stores.ROS2_HUMBLE)
         self.topics: dict[str, str] = {}

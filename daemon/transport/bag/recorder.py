@@ -319,10 +319,12 @@ class _RecordingPublisher:
 class RecordingTransport:
     """A transport that records, to ``recorder``, everything that passes through ``inner``."""
 
+    ingest_child_can_subscribe = False  # every received message must pass through here to be written
+
     def __init__(self, inner: Any, recorder: BagRecorder) -> None:
         self.inner = inner
         self.recorder = recorder
-        self.loop_clock = getattr(inner, "loop_clock", None)
+        self.loop_clock = inner.loop_clock
 
     def subscribe(self, topic: str, msg_type: str, callback: MessageCallback, *, reliable: bool | None = None,
                   on_publishers: PublisherCountCallback | None = None) -> None:

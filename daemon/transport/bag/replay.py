@@ -103,6 +103,9 @@ class _ReplayPublisher:
 class ReplayTransport:
     """:class:`~.base.Transport` that plays a rosbag2 recording (see the module docstring)."""
 
+    ingest_child_can_subscribe = False  # messages come from the bag, in this process, on the bag's clock
+    recorder = None
+
     def __init__(self, bag: str | Path, rate: float = 0.0, *, keep_published: bool = False) -> None:
         if rate < 0:
             raise ValueError(f"replay rate must be >= 0 (0: as fast as possible), got {rate}")

@@ -176,6 +176,7 @@ class DdsTwistPublisher(_Endpoint):
 
     def _fill(self, command: np.ndarray) -> None:
         # ndim and size, not shape: no tuple built per tick; and no broadcasting of a scalar or a (1,) array.
+        # getattr: validating the caller's value (an ndarray expected; anything else is refused, not probed).
         if getattr(command, "ndim", 0) != 1 or command.size != 6:
             raise ValueError(f"twist command must have 6 elements [vx, vy, vz, wx, wy, wz], got shape "
                              f"{np.shape(command)}")
@@ -300,6 +301,8 @@ class DdsTransport:
     """:class:`~.base.Transport` over Cyclone DDS, ROS 2 compatible (see the module docstring)."""
 
     loop_clock = None  # the loop runs on the host's monotonic clock
+    ingest_child_can_subscribe = True  # the ingest child's own DdsTransport on the same domain stands in for this one
+    recorder = None
 
     def __init__(self, domain_id: int, security: DdsSecurityConfig | None = None) -> None:
         self.domain_id = domain_id

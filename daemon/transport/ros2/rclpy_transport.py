@@ -83,6 +83,9 @@ class RclpyTransport:
     executor thread and the rclpy context it started.
     """
 
+    ingest_child_can_subscribe = False  # callbacks come from rclpy's executor in this process
+    recorder = None
+
     def __init__(self, node: Any, *, owns_node: bool = False, executor: Any = None,
                  spin_thread: threading.Thread | None = None) -> None:
         self.node = node
@@ -91,6 +94,7 @@ class RclpyTransport:
         self._spin_thread = spin_thread
         self._subscriptions: list[Any] = []
         self._publishers: list[Any] = []
+        # hasattr: rclpy's API tells a LifecycleNode (managed publishers) from a plain Node.
         self._lifecycle = hasattr(node, "create_lifecycle_publisher")
         self._closed = False
         self._lock = threading.Lock()

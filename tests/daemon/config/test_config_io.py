@@ -84,6 +84,9 @@ def test_ingest_mode_auto_resolves_from_the_transport_made(dds_domain: int, tmp_
     class RclpyStandIn:
         """rclpy needs a sourced ROS 2 install, which this machine cannot have; what matters is that it is not DDS."""
 
+        ingest_child_can_subscribe = False  # as RclpyTransport declares (transport/base.py)
+        recorder = None
+
     profile = load()
     assert profile.ingest.mode == "auto"  # type: ignore[attr-defined]
     dds = DdsTransport(dds_domain)

@@ -72,7 +72,7 @@ def test_partial_messages_merge_and_age_by_the_stalest_joint() -> None:
     sample, stamp = latest(ing)
     np.testing.assert_array_equal(sample[0], [10.0, 20.0, 3.0])
     assert stamp == 2_000  # "c" was last heard at 2000
-    assert ing.partial_messages == 3 and ing.dropped == 0
+    assert ing.converter.partial_messages == 3 and ing.dropped == 0
 
 
 def test_missing_velocity_dropped_when_a_term_reads_it_kept_otherwise() -> None:
@@ -98,7 +98,7 @@ def test_unknown_joints_are_ignored_and_counted_no_known_joint_is_dropped() -> N
     clock = FakeClock()
     ing = joint_ingest(clock)
     ing.on_message(NS(name=["gripper", *JOINTS], position=[9.0, 1.0, 2.0], velocity=[9.0, 0.5, 0.6], effort=[1.0, 2.0, 3.0]))
-    assert ing.dropped == 0 and ing.unknown_joint_messages == 1 and ing.ignored_joints == {"gripper"}
+    assert ing.dropped == 0 and ing.converter.unknown_joint_messages == 1 and ing.converter.ignored_joints == {"gripper"}
     np.testing.assert_array_equal(latest(ing)[0], [[1.0, 2.0], [0.5, 0.6]])
     ing.on_message(NS(name=["gripper"], position=[1.0], velocity=[1.0], effort=[]))
     assert ing.dropped == 1 and "none of the configured joints" in ing.last_error

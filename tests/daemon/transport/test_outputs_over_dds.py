@@ -108,6 +108,10 @@ def test_daemon_publishes_twist_stamped_and_diagnostics(dds_domain: int, tmp_pat
     assert all(s.hardware_id == "diffbot" for s in last.status)
     js = {kv.key: kv.value for kv in by_name["edgepilot/stream/joint_states"].values}
     assert js["topic"] == "/joint_states" and 120 <= float(js["rate_hz"]) <= 230 and float(js["age_s"]) < 0.5
+    # The stream kind's own values come last, JointState's only (StreamKind converter's diagnostic_values).
+    assert list(js)[-3:] == ["unknown_joint_messages", "ignored_joints", "partial_messages"]
+    imu = {kv.key: kv.value for kv in by_name["edgepilot/stream/imu"].values}
+    assert list(imu)[-1] == "required"
     loop = {kv.key: kv.value for kv in by_name["edgepilot/loop"].values}
     assert 40 <= float(loop["rate_hz"]) <= 55 and loop["target_rate_hz"] == "50"
     assert {"jitter_p99_ms", "overruns", "skipped_deadlines"} <= set(loop)

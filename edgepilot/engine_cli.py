@@ -27,19 +27,19 @@ def _note(msg: str) -> None:
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
-    from .backend import BackendError
-    from .calibration_batches import CalibrationDataError
-    from .engine_cache import CacheError
-    from .model_check import ModelCheckError
-    from .shape_profile import ShapeProfileError
-    from .verify import VerificationInputError
+    from edgepilot.engines.backend import BackendError
+    from edgepilot.engines.calibration_batches import CalibrationDataError
+    from edgepilot.engines.engine_cache import CacheError
+    from edgepilot.engines.model_check import ModelCheckError
+    from edgepilot.engines.shape_profile import ShapeProfileError
+    from edgepilot.engines.verify import VerificationInputError
 
     return (BackendError, CalibrationDataError, CacheError, ModelCheckError, ShapeProfileError, VerificationInputError,
             OSError)
 
 
 def _cache(args: argparse.Namespace) -> Any:
-    from .engine_cache import EngineCache, resolve_cache_dir
+    from edgepilot.engines.engine_cache import EngineCache, resolve_cache_dir
 
     return EngineCache(resolve_cache_dir(args.cache_dir))
 
@@ -52,7 +52,7 @@ def _require_torch_for(model: Path, command: str) -> None:
     """A TorchScript model needs the 'torch' extra: say so before anything else runs (edgepilot/extras.py)."""
     from edgepilot.extras import require
 
-    from .torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript
+    from edgepilot.engines.torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript
 
     if model.is_file() and (model.suffix in TORCHSCRIPT_SUFFIXES or is_torchscript(model)):
         require(command, ["torch"])
@@ -61,8 +61,8 @@ def _require_torch_for(model: Path, command: str) -> None:
 # ----------------------------------------------------------------------------- build
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .engine_provisioning import BuildRequest, EngineVerificationError, provision_engine
-    from .shape_profile import parse_shape_specs
+    from edgepilot.engines.engine_provisioning import BuildRequest, EngineVerificationError, provision_engine
+    from edgepilot.engines.shape_profile import parse_shape_specs
 
     _require_torch_for(Path(args.model), "engine build")
     try:
@@ -111,7 +111,7 @@ def _find_entry(cache: Any, target: str) -> Any:
     """A cache entry from a sidecar path, an engine path, or a key digest prefix; None if ``target`` is a bare file."""
     import re
 
-    from .engine_cache import EngineCache, sidecar_name_for_engine
+    from edgepilot.engines.engine_cache import EngineCache, sidecar_name_for_engine
 
     p = Path(target)
     if p.is_file():
@@ -145,7 +145,7 @@ def _entry_summary(entry: Any, state: str = "", detail: str = "") -> dict[str, A
 
 
 def _current_platforms() -> dict[str, Any]:
-    from .platform_detect import detect_platform, tensorrt_status
+    from edgepilot.engines.platform_detect import detect_platform, tensorrt_status
 
     platforms: dict[str, Any] = {"onnxruntime": detect_platform("onnxruntime")}
     ok, _ = tensorrt_status()
@@ -156,14 +156,14 @@ def _current_platforms() -> dict[str, Any]:
 # ----------------------------------------------------------------------------- inspect
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .engine_cache import model_hasher
+    from edgepilot.engines.engine_cache import model_hasher
 
     target = Path(args.target)
     try:
         cache = _cache(args)
         if target.is_file() and target.suffix == ".onnx" and not target.name.endswith(".ort.onnx"):
             return _inspect_model(args, target, cache)
-        from .torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript
+        from edgepilot.engines.torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript
 
         if target.is_file() and (target.suffix in TORCHSCRIPT_SUFFIXES or is_torchscript(target)):
             return _inspect_torchscript(args, target)
@@ -177,11 +177,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     summary = _entry_summary(entry, state, detail)
     m = entry.metadata
     if m is not None and entry.intact and m.key.backend == "tensorrt":
-        from .platform_detect import tensorrt_status
+        from edgepilot.engines.platform_detect import tensorrt_status
 
         ok, why = tensorrt_status()
         if ok:
-            from .tensorrt_builder import inspect_tensorrt_engine
+            from edgepilot.engines.tensorrt_builder import inspect_tensorrt_engine
 
             summary["tensorrt"] = inspect_tensorrt_engine(entry.engine_path.read_bytes())
         else:
@@ -213,8 +213,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_model(args: argparse.Namespace, path: Path, cache: Any) -> int:
-    from .model_check import check_onnx_model, declared_inputs
-    from .shape_profile import parse_shape_specs
+    from edgepilot.engines.model_check import check_onnx_model, declared_inputs
+    from edgepilot.engines.shape_profile import parse_shape_specs
 
     shapes = parse_shape_specs(args.shape or [])
     declared = declared_inputs(path)
@@ -246,7 +246,7 @@ def _inspect_model(args: argparse.Namespace, path: Path, cache: Any) -> int:
 
 
 def _inspect_torchscript(args: argparse.Namespace, path: Path) -> int:
-    from .torchscript_export import forward_argument_names, import_torch
+    from edgepilot.engines.torchscript_export import forward_argument_names, import_torch
 
     _require_torch_for(path, "engine inspect")
 
@@ -270,11 +270,11 @@ def _inspect_torchscript(args: argparse.Namespace, path: Path) -> int:
 # ----------------------------------------------------------------------------- verify
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .cache_key import sha256_files
-    from .engine_provisioning import open_engine
-    from .model_check import model_files
-    from .onnxruntime_backend import OnnxRuntimeBackend
-    from .verify import TOLERANCES, inputs_from_file, random_inputs, verify_backends
+    from edgepilot.engines.cache_key import sha256_files
+    from edgepilot.engines.engine_provisioning import open_engine
+    from edgepilot.engines.model_check import model_files
+    from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
+    from edgepilot.engines.verify import TOLERANCES, inputs_from_file, random_inputs, verify_backends
 
     try:
         cache = _cache(args)
@@ -289,7 +289,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         else:
             precision = args.precision or "fp32"
             if engine_path.suffix in (".engine", ".plan", ".trt"):
-                from .tensorrt_backend import TensorRTBackend
+                from edgepilot.engines.tensorrt_backend import TensorRTBackend
 
                 candidate = TensorRTBackend(engine_path)
             else:
@@ -340,7 +340,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- list, prune
 
 def _classified(cache: Any) -> list[tuple[Any, str, str]]:
-    from .engine_cache import model_hasher
+    from edgepilot.engines.engine_cache import model_hasher
 
     platforms = _current_platforms()
     hasher = model_hasher()
