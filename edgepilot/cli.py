@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if resolve_kind(profile.transport) == "ros2":  # a sourced ROS 2 install: run as a managed (lifecycle) node
         from edgepilot.calibration.loop_hooks import CalibrationHooks
-        from edgepilot.daemon.transport.ros2.lifecycle import run_lifecycle_node
+        from edgepilot.ros2_lifecycle import run_lifecycle_node
 
         return run_lifecycle_node(args.config, profile, autostart=args.autostart, tick_hooks=CalibrationHooks)
 

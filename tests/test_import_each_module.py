@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"daemon": "edgepilot.daemon", "calibration": "edgepilot.calibration", "common": "edgepilot.common",
            "engines": "edgepilot.engines"}
 # Modules that need a runtime not installable here (they are type-checked or skip-tested elsewhere).
-NEEDS_ABSENT_RUNTIME = {"edgepilot.daemon.transport.ros2.rclpy_transport", "edgepilot.daemon.transport.ros2.lifecycle",
+NEEDS_ABSENT_RUNTIME = {"edgepilot.daemon.transport.ros2.rclpy_transport",
                         "edgepilot.engines.tensorrt_backend", "edgepilot.engines.tensorrt_builder"}
 
 

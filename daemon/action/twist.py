@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgepilot.daemon.config.profile import ActionConfig
-
-TWIST_FIELD_INDEX = {"linear.x": 0, "linear.y": 1, "linear.z": 2, "angular.x": 3, "angular.y": 4, "angular.z": 5}
+from edgepilot.daemon.streams.kinds.twist import FIELD_INDEX as TWIST_FIELD_INDEX  # one table for sample and command
 
 
 class TwistActionMapper:

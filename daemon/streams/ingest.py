@@ -47,7 +47,7 @@ Clock = Callable[[], int]
 IMU_ANGULAR_VELOCITY = _imu.ANGULAR_VELOCITY
 IMU_LINEAR_ACCELERATION = _imu.LINEAR_ACCELERATION
 IMU_ORIENTATION = _imu.ORIENTATION
-IMU_AXIS_INDEX = {"x": 0, "y": 1, "z": 2}
+IMU_AXIS_INDEX = _imu.AXIS_INDEX
 
 __all__ = ["IMU_ANGULAR_VELOCITY", "IMU_AXIS_INDEX", "IMU_LINEAR_ACCELERATION", "IMU_ORIENTATION", "MalformedMessage",
            "StreamIngest", "StreamSnapshot", "fields_read", "make_ingest", "subscribe_stream"]

@@ -35,8 +35,8 @@ JOINT_STATE = "sensor_msgs/msg/JointState"
 IMU = "sensor_msgs/msg/Imu"
 TWIST_TYPES = ("geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped")
 TwistField = Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z"]
-# Factories import the sample layouts (daemon.streams.ingest's IMU_*, daemon.action.twist's TWIST_FIELD_INDEX)
-# when they run, not at module level: those modules import the profile, which imports this package.
+# Terms take the sample layouts (Imu slices, Twist field indices) from the stream kinds (daemon/streams/kinds/),
+# which sit below the profile schema and import none of it.
 
 
 @dataclass(frozen=True)

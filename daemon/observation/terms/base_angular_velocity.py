@@ -10,6 +10,7 @@ from edgepilot.daemon.observation.terms.base import TermContext, TermInputs
 from edgepilot.daemon.observation.terms.imu_mounting import ImuMountedTermConfig, rpy_matrix
 from edgepilot.daemon.observation.terms.registry import register_term
 from edgepilot.daemon.observation.terms.stacked import StackedTerm
+from edgepilot.daemon.streams.kinds.imu import ANGULAR_VELOCITY as IMU_ANGULAR_VELOCITY
 
 
 class BaseAngularVelocityTerm(ImuMountedTermConfig):
@@ -23,8 +24,6 @@ class BaseAngularVelocityTerm(ImuMountedTermConfig):
 
 class BaseAngularVelocity(StackedTerm):
     def __init__(self, term: BaseAngularVelocityTerm, inputs: TermInputs) -> None:
-        from edgepilot.daemon.streams.ingest import IMU_ANGULAR_VELOCITY
-
         super().__init__(inputs.out, 3, term)
         self._rot = rpy_matrix(*term.imu_mounting_rpy)
         self._gyro = inputs.snapshots[term.stream].sample[IMU_ANGULAR_VELOCITY]

@@ -9,6 +9,9 @@ from pydantic import Field
 from edgepilot.daemon.observation.terms.base import IMU, GatherTerm, TermConfig, TermContext, TermInputs
 from edgepilot.daemon.observation.terms.joint_state import require_read
 from edgepilot.daemon.observation.terms.registry import register_term
+from edgepilot.daemon.streams.kinds.imu import ANGULAR_VELOCITY as IMU_ANGULAR_VELOCITY
+from edgepilot.daemon.streams.kinds.imu import AXIS_INDEX as IMU_AXIS_INDEX
+from edgepilot.daemon.streams.kinds.imu import LINEAR_ACCELERATION as IMU_LINEAR_ACCELERATION
 
 
 class ImuTerm(TermConfig):
@@ -33,8 +36,6 @@ class ImuTerm(TermConfig):
 
 
 def _build(term: ImuTerm, inputs: TermInputs) -> GatherTerm:
-    from edgepilot.daemon.streams.ingest import IMU_ANGULAR_VELOCITY, IMU_AXIS_INDEX, IMU_LINEAR_ACCELERATION
-
     block = IMU_ANGULAR_VELOCITY if term.kind == "imu_angular_velocity" else IMU_LINEAR_ACCELERATION
     return GatherTerm(inputs.snapshots[term.stream].sample[block], [IMU_AXIS_INDEX[a] for a in term.axes])
 

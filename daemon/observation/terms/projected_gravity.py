@@ -16,6 +16,7 @@ from edgepilot.daemon.observation.terms.base import TermContext, TermInputs
 from edgepilot.daemon.observation.terms.imu_mounting import ImuMountedTermConfig, rpy_matrix
 from edgepilot.daemon.observation.terms.registry import register_term
 from edgepilot.daemon.observation.terms.stacked import StackedTerm
+from edgepilot.daemon.streams.kinds.imu import ORIENTATION as IMU_ORIENTATION
 
 
 class ProjectedGravityTerm(ImuMountedTermConfig):
@@ -29,8 +30,6 @@ class ProjectedGravityTerm(ImuMountedTermConfig):
 
 class ProjectedGravity(StackedTerm):
     def __init__(self, term: ProjectedGravityTerm, inputs: TermInputs) -> None:
-        from edgepilot.daemon.streams.ingest import IMU_ORIENTATION
-
         super().__init__(inputs.out, 3, term)
         self._rot = rpy_matrix(*term.imu_mounting_rpy)
         self._q = inputs.snapshots[term.stream].sample[IMU_ORIENTATION]

@@ -9,6 +9,7 @@ from pydantic import Field
 from edgepilot.daemon.observation.terms.base import TWIST_TYPES, GatherTerm, TermConfig, TermContext, TermInputs
 from edgepilot.daemon.observation.terms.joint_state import require_read
 from edgepilot.daemon.observation.terms.registry import register_term
+from edgepilot.daemon.streams.kinds.twist import FIELD_INDEX as TWIST_FIELD_INDEX
 
 
 class TwistCommandTerm(TermConfig):
@@ -37,8 +38,6 @@ class TwistCommandTerm(TermConfig):
 
 
 def _build(term: TwistCommandTerm, inputs: TermInputs) -> GatherTerm:
-    from edgepilot.daemon.action.twist import TWIST_FIELD_INDEX
-
     # The sample is [vx, vy, vz, wx, wy, wz] (daemon/streams TwistIngest).
     return GatherTerm(inputs.snapshots[term.stream].sample, [TWIST_FIELD_INDEX[f] for f in term.fields])
 

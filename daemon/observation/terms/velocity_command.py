@@ -11,6 +11,7 @@ from edgepilot.daemon.config.base import Bounded
 from edgepilot.daemon.observation.terms.base import TWIST_TYPES, TermContext, TermInputs, TwistField
 from edgepilot.daemon.observation.terms.registry import register_term
 from edgepilot.daemon.observation.terms.stacked import StackedTerm, StackedTermConfig
+from edgepilot.daemon.streams.kinds.twist import FIELD_INDEX as TWIST_FIELD_INDEX
 
 VelocityField = TwistField  # the name joint_policy.py gave it
 
@@ -58,8 +59,6 @@ class VelocityCommandTerm(StackedTermConfig):
 
 class VelocityCommand(StackedTerm):
     def __init__(self, term: VelocityCommandTerm, inputs: TermInputs) -> None:
-        from edgepilot.daemon.action.twist import TWIST_FIELD_INDEX
-
         super().__init__(inputs.out, len(term.fields), term)
         self._snap = inputs.snapshots[term.stream] if term.stream is not None else None
         self._max_age_s = inputs.context.streams[term.stream].max_age_s if term.stream else 0.0

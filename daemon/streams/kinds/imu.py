@@ -17,6 +17,7 @@ from edgepilot.daemon.streams.kinds.base import Clock, ConverterBase, MalformedM
 ANGULAR_VELOCITY = slice(0, 3)
 LINEAR_ACCELERATION = slice(3, 6)
 ORIENTATION = slice(6, 10)
+AXIS_INDEX = {"x": 0, "y": 1, "z": 2}  # within a vector block
 
 
 class ImuConverter(ConverterBase):

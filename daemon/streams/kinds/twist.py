@@ -14,6 +14,8 @@ from edgepilot.daemon.streams.kinds.base import Clock, ConverterBase, Ring, Stre
 
 LINEAR = slice(0, 3)
 ANGULAR = slice(3, 6)
+# A Twist field's index in the sample (and in a twist command vector, daemon/action/twist.py).
+FIELD_INDEX = {"linear.x": 0, "linear.y": 1, "linear.z": 2, "angular.x": 3, "angular.y": 4, "angular.z": 5}
 
 
 class TwistConverter(ConverterBase):

@@ -25,7 +25,7 @@ from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 
 from edgepilot.daemon.config.profile import load_profile, default_profile_path  # noqa: E402
-from edgepilot.daemon.transport.ros2.lifecycle import EdgepilotLifecycleNode  # noqa: E402
+from edgepilot.ros2_lifecycle import EdgepilotLifecycleNode  # noqa: E402
 from edgepilot.daemon.transport.ros2.rclpy_transport import RclpyTransport  # noqa: E402
 
 
