@@ -117,7 +117,7 @@ class Service:
         self._status_thread: threading.Thread | None = None
         self.stop_requested = threading.Event()
         # Replay and use_sim_time bring their own clock: it paces the loop and stamps receipts (transport/base.py).
-        self.loop_clock = getattr(transport, "loop_clock", None)
+        self.loop_clock = transport.loop_clock
         self.clock_ns = time.monotonic_ns if self.loop_clock is None else self.loop_clock.now_ns
         self.ingest_process: Any = None
         self.heartbeat: hb.Heartbeat | None = None
@@ -157,7 +157,7 @@ class Service:
         ingest_clock = None if self.loop_clock is None else self.clock_ns
         self.ingests = {name: make_ingest(name, cfg, ingest_clock, profile) for name, cfg in profile.streams.items()}
         for ing in self.ingests.values():
-            if ing.integrity is not None and hasattr(transport, "ros_time_ns"):
+            if ing.integrity is not None:
                 # Header stamps vs ROS time (a replay: the bag's). Only in-process ingests use it: the ingest
                 # process runs on plain DDS alone, whose ROS time is the wall clock its own checks compare with.
                 ing.integrity.wall_clock = transport.ros_time_ns
@@ -325,6 +325,8 @@ class Service:
             if refused:
                 self._say(logging.WARNING, f"ingest scheduling: {refused}; see `edgepilot doctor`",
                           {"EDGEPILOT_EVENT": "realtime_refused"})
+        # set_callback_priority is the DDS transport's alone (its receive threads are Cyclone's, not Python's), and an
+        # ingest process runs only on plain DDS; the probe keeps other transports free of a method they cannot mean.
         if self.injector is not None and self.ingest_process is not None and hasattr(self.transport, "set_callback_priority"):
             # The fault-injection topic's callback is then the only Python this process runs on a transport thread;
             # at the helper priority, no other process can preempt it while it holds the loop's interpreter lock.
