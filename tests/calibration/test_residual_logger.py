@@ -97,3 +97,62 @@ def test_residuals_are_measured_minus_predicted_and_logged(tmp_path: Path) -> No
     res = [m.data for _, m in c.messages["/edgepilot/residual/imu/angular_velocity/z"]]
     assert len(res) == 199 and abs(res[-1] - 0.03) < 1e-9
     assert c.messages["/edgepilot/cmd"][5][1].angular.z == 0.5
+
+
+def _write_profile(tmp_path: Path, directory: str) -> Path:
+    d = yaml.safe_load(default_profile_path().read_text())
+    d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
+    d["residuals"] = {"directory": directory, "model": {"kind": "ideal_diff_drive"}}
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(d))
+    return path
+
+
+def test_a_residuals_directory_that_cannot_be_created_is_refused_at_load(tmp_path: Path) -> None:
+    import pytest
+
+    from edgepilot.daemon.config.profile import ProfileError, load_profile
+
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ProfileError, match=r"residuals\.directory: .*a_file/logs cannot be created: .*a_file is not a folder"):
+        load_profile(_write_profile(tmp_path, str(tmp_path / "a_file" / "logs")))
+    assert load_profile(_write_profile(tmp_path, str(tmp_path / "new" / "logs"))).residuals is not None
+
+
+def test_a_residuals_directory_another_user_cannot_write_is_refused_for_that_user() -> None:
+    """Loaded as uid 65534 (root writes anywhere): the folder is root's 0755, so that user may not create in it.
+
+    The profile, its model and the folder sit in a fresh 0755 temp folder that user can read (a clone's own folder
+    may be owner-only); the child loads once as root first so that every lazily imported module is in memory
+    before the uid drop (the interpreter's own library may be closed to that user too).
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the load as another user (uid 65534)")
+    base = Path(tempfile.mkdtemp(prefix="edgepilot-residuals-"))
+    try:
+        os.chmod(base, 0o755)
+        logs = base / "logs"
+        logs.mkdir(mode=0o755)
+        d = yaml.safe_load(default_profile_path().read_text())
+        shutil.copy(default_profile_path().parent / d["engine"]["model"], base / "policy.onnx")
+        d["engine"]["model"] = str(base / "policy.onnx")
+        d["residuals"] = {"directory": str(logs), "model": {"kind": "ideal_diff_drive"}}
+        (base / "profile.yaml").write_text(yaml.safe_dump(d))
+        code = ("import os, sys\n"
+                "from edgepilot.daemon.config.profile import load_profile, ProfileError\n"
+                "load_profile(sys.argv[1])\n"  # as root: passes, and imports what the check needs
+                "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+                "try:\n    load_profile(sys.argv[1])\nexcept ProfileError as e:\n    print(e)\n")
+        r = subprocess.run([sys.executable, "-c", code, str(base / "profile.yaml")], capture_output=True, text=True,
+                           timeout=60, cwd="/")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert f"residuals.directory: {logs} is not writable by this user (uid 65534)" in r.stdout, r.stdout + r.stderr
