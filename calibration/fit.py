@@ -52,10 +52,12 @@ from typing import Any
 
 import numpy as np
 
+from edgepilot.daemon.config.profile import Profile
+
 from .compensation import ActionBias, CompensationFile, OdometryCorrection, SensorBias
 from .residual_logs import LogError, LogSegment
 from .sim_models import IdealDiffDrive, SimModel, build_sim_model
-from edgepilot.daemon.config.calibration_sections import IdealDiffDriveConfig
+from edgepilot.daemon.config.calibration_sections import IdealActuatorConfig, IdealDiffDriveConfig, OnnxSimModelConfig
 
 HUBER_K = 1.345
 MAD_TO_SIGMA = 1.4826
@@ -274,195 +276,241 @@ def _xcorr_lag(x: np.ndarray, y: np.ndarray, max_lag: int) -> float | None:
     return float(k)
 
 
+@dataclass
+class _FitState:
+    """What the fit's steps share: the logs and their split, the residuals as logged, and each step's findings."""
+
+    segs: list[LogSegment]
+    masks: list[tuple[np.ndarray, np.ndarray]]
+    dt: float
+    profile: Profile
+    model_cfg: IdealDiffDriveConfig | IdealActuatorConfig | OnnxSimModelConfig
+    logged_model: SimModel
+    out_fields: tuple[str, ...]
+    before: list[np.ndarray]
+    notes: list[str] = field(default_factory=list)
+    observation: list[SensorBias] = field(default_factory=list)
+    action: list[ActionBias] = field(default_factory=list)
+    odometry: OdometryCorrection | None = None
+    latency: float | None = None
+    xcorr_lag_s: float | None = None
+    after: list[np.ndarray] = field(default_factory=list)
+    after_lat: list[np.ndarray] = field(default_factory=list)
+    corrected_bias: dict[str, float] = field(default_factory=dict)
+    yaw_ratio: tuple[float, float] | None = None
+
+
 def fit_logs(segs: list[LogSegment], holdout: float = 0.3, correct: tuple[str, ...] = (),
              source_names: list[str] | None = None, wheel_radius_scale: float | None = None) -> FitResult:
     """Fit the gap (see the module docstring). ``wheel_radius_scale``: an externally measured true/nominal
     radius ratio to write into the compensation (the logs alone cannot give it, see below)."""
+    st = _fit_state(segs, holdout)
+    if isinstance(st.model_cfg, IdealDiffDriveConfig):
+        _fit_diff_drive(st, st.model_cfg, wheel_radius_scale)
+    else:
+        for name in correct:
+            if name not in st.out_fields:
+                raise LogError(f"--correct {name}: not a residual field of this log; it has {list(st.out_fields)}")
+    fits = _field_figures(st, correct)
+    comp = _compensation_file(st, fits, holdout, source_names)
+    series = {"fields": st.out_fields, "before": st.before, "after": st.after, "after_with_latency": st.after_lat,
+              "masks": st.masks, "t": [s.column("t_s") for s in segs]}
+    return FitResult(compensation=comp, fields=fits, latency_s=st.latency, latency_xcorr_lag_s=st.xcorr_lag_s,
+                     notes=st.notes, series=series)
+
+
+def _fit_state(segs: list[LogSegment], holdout: float) -> _FitState:
+    """Checks the arguments, splits the records into fit and held back, and takes the residuals as logged."""
     if not 0.05 <= holdout <= 0.9:
         raise ValueError(f"holdout={holdout} must be between 0.05 and 0.9 (the share of records held back)")
     first = segs[0]
     profile = first.profile
-    cfg_data = first.model_config
     from pydantic import TypeAdapter
 
     from edgepilot.daemon.config.calibration_sections import SimModelConfig
 
-    model_cfg = TypeAdapter(SimModelConfig).validate_python(cfg_data)
+    model_cfg = TypeAdapter(SimModelConfig).validate_python(first.model_config)
     masks = _split(segs, holdout)
-    dt = first.dt_s
-    notes: list[str] = []
 
     # The residuals as logged: the profile's model, the daemon's command.
     logged_model = build_sim_model(model_cfg, profile)
     out_fields = tuple(logged_model.outputs)
     before = [s.data[:, [s.fields.index(f) for f in out_fields]] - predict_series(logged_model, s) for s in segs]
+    # Until a physical fit says otherwise, the corrected residuals are the logged ones.
+    return _FitState(segs=segs, masks=masks, dt=first.dt_s, profile=profile, model_cfg=model_cfg,
+                     logged_model=logged_model, out_fields=out_fields, before=before, after=before, after_lat=before)
 
-    observation: list[SensorBias] = []
-    action: list[ActionBias] = []
-    odometry: OdometryCorrection | None = None
-    latency = None
-    xcorr_lag_s = None
-    after = before
-    after_lat = before
-    corrected_bias: dict[str, float] = {}
-    yaw_ratio: tuple[float, float] | None = None
 
-    if isinstance(model_cfg, IdealDiffDriveConfig):
-        dd = logged_model
-        assert isinstance(dd, IdealDiffDrive)
-        cmd_names = [c.field for c in profile.action.channels]
-        for need in ("linear.x", "angular.z"):
-            if need not in cmd_names:
-                raise LogError(f"the ideal_diff_drive fit needs the action to drive {need}; the profile drives {cmd_names}")
-        lv, rv, gz = out_fields
-        # 1. Latency: open-loop model wheels from the sent command vs measured wheels, differenced, cross-correlated.
-        lags = []
-        weights = []
-        for s, (fm, _) in zip(segs, masks):
-            v, w = s.column("cmd_sent.linear.x"), s.column("cmd_sent.angular.z")
-            ol = _open_loop_wheels(dd, v, w)
-            meas = np.column_stack([s.column(lv), s.column(rv)])
-            idx = np.flatnonzero(fm)
-            if idx.size < MIN_RECORDS:
-                continue
-            sl = slice(idx[0], idx[-1] + 1)
-            x = np.diff(ol[sl, 1] - ol[sl, 0])
-            y = np.diff(meas[sl, 1] - meas[sl, 0])
-            xs = np.diff(ol[sl, 1] + ol[sl, 0])
-            ys = np.diff(meas[sl, 1] + meas[sl, 0])
-            lag_d = _xcorr_lag(x, y, int(MAX_LATENCY_S / dt))
-            lag_s = _xcorr_lag(xs, ys, int(MAX_LATENCY_S / dt))
-            for lag, sig in ((lag_d, x), (lag_s, xs)):
-                if lag is not None:
-                    lags.append(lag)
-                    weights.append(float(np.sum(sig * sig)))
-        if lags:
-            xcorr_lag_s = float(np.average(lags, weights=weights)) * dt
-            # The open-loop series already holds the model's own one-tick structure and dynamics: the lag is extra.
-            latency = max(0.0, xcorr_lag_s) + float(model_cfg.latency_s)
-        else:
-            notes.append("latency not measured: the fit part has no command changes to correlate")
-        lat = latency if latency is not None else float(model_cfg.latency_s)
+def _fit_diff_drive(st: _FitState, cfg: IdealDiffDriveConfig, wheel_radius_scale: float | None) -> None:
+    """The physical decomposition for an ideal_diff_drive model: latency, action bias, gyro bias, corrected residuals."""
+    dd = st.logged_model
+    assert isinstance(dd, IdealDiffDrive)
+    cmd_names = [c.field for c in st.profile.action.channels]
+    for need in ("linear.x", "angular.z"):
+        if need not in cmd_names:
+            raise LogError(f"the ideal_diff_drive fit needs the action to drive {need}; the profile drives {cmd_names}")
+    _fit_latency(st, dd, float(cfg.latency_s))
+    lat = st.latency if st.latency is not None else float(cfg.latency_s)
+    _fit_action_bias(st, dd, _sent_model(dd, st.dt, lat))
+    _fit_gyro_bias(st, dd)
+    if wheel_radius_scale is not None:
+        st.odometry = OdometryCorrection(wheel_radius_scale=wheel_radius_scale)
+    st.after = _corrected_residuals(st, dd, float(cfg.latency_s))
+    st.after_lat = _corrected_residuals(st, dd, lat)
 
-        def sent_model(latency_s: float) -> IdealDiffDrive:
-            return IdealDiffDrive(dt_s=dt, left_joint=dd.left_joint, right_joint=dd.right_joint, imu_stream=dd.imu_stream,
-                                  wheel_radius_m=dd.radius, wheel_separation_m=dd.separation, latency_s=latency_s,
-                                  time_constant_s=dd.time_constant_s, max_wheel_accel_radps2=dd.max_wheel_accel,
-                                  command="cmd_sent")
 
-        # 2. Action bias: measured wheels vs prediction from the sent command, as a twist, while moving.
-        sm = sent_model(lat)
-        ev_all, ew_all = [], []
-        for s, (fm, _) in zip(segs, masks):
-            pred = predict_series(sm, s)
-            dl = s.column(lv) - pred[:, 0]
-            dr = s.column(rv) - pred[:, 1]
-            moving = (s.column("cmd_sent.linear.x") != 0) | (s.column("cmd_sent.angular.z") != 0)
-            m = fm & moving
-            ev_all.append((dd.radius * 0.5 * (dl + dr))[m])
-            ew_all.append((dd.radius * (dr - dl) / dd.separation)[m])
-        ev, ew = _stack(ev_all), _stack(ew_all)
-        action_fit = {}
-        for name, x in (("linear.x", ev), ("angular.z", ew)):
-            if x.size >= MIN_RECORDS:
-                b, se = huber_location(x)
-                action_fit[name] = (b, se)
-                limit = next(c.limit for c in profile.action.channels if c.field == name)
-                if abs(b) > max(3 * se, ACTION_FLOOR * limit):
-                    action.append(ActionBias(field=name, bias=round(b, 6), stderr=round(se, 6)))
-            else:
-                notes.append(f"action bias {name}: too few moving records ({x.size})")
+def _sent_model(dd: IdealDiffDrive, dt: float, latency_s: float) -> IdealDiffDrive:
+    """The logged model driven by the command as sent (after the daemon's own corrections), with ``latency_s``."""
+    return IdealDiffDrive(dt_s=dt, left_joint=dd.left_joint, right_joint=dd.right_joint, imu_stream=dd.imu_stream,
+                          wheel_radius_m=dd.radius, wheel_separation_m=dd.separation, latency_s=latency_s,
+                          time_constant_s=dd.time_constant_s, max_wheel_accel_radps2=dd.max_wheel_accel,
+                          command="cmd_sent")
 
-        # 3. Gyro bias: the intercept of a robust line through (wheels' yaw rate, raw gyro yaw rate) over steady
-        #    records while driving. The slope takes up what scales the yaw rate (wheel radius, scrub in turns), so
-        #    neither leaks into the bias; records where the wheel yaw rate changes fast are left out because the
-        #    chassis lags the wheels there.
-        gx, gy = [], []
-        for s, (fm, _) in zip(segs, masks):
-            wheel_yaw = dd.radius * (s.column(rv) - s.column(lv)) / dd.separation
-            steady = np.zeros(len(wheel_yaw), bool)
-            steady[2:-2] = np.abs(wheel_yaw[4:] - wheel_yaw[:-4]) < STEADY_YAW_RADPS
-            driving = np.abs(s.column("cmd_sent.linear.x")) > DRIVING_MPS
-            m = fm & steady & driving
-            gx.append(wheel_yaw[m])
-            gy.append(raw_values(s, gz)[m])
-        xw, yg = _stack(gx), _stack(gy)
-        if xw.size >= MIN_RECORDS:
-            a, gbias, se_a, gse = huber_line(xw, yg)
-            # Reported, not applied: radius and scrub together; the nominal simulated robot itself reads ~4 % off.
-            yaw_ratio = (a, se_a)
-        else:
-            notes.append(f"gyro bias from all records ({xw.size} steady driving ones): fewer than {MIN_RECORDS}")
-            gbias, gse = huber_location(_stack([(raw_values(s, gz) - dd.radius * (s.column(rv) - s.column(lv)) / dd.separation)[fm]
-                                                for s, (fm, _) in zip(segs, masks)]))
-        if math.isfinite(gbias) and abs(gbias) > 3 * gse:
-            observation.append(SensorBias(field=gz, bias=round(gbias, 6), stderr=round(gse, 6)))
-            corrected_bias[gz] = gbias
-        if wheel_radius_scale is not None:
-            odometry = OdometryCorrection(wheel_radius_scale=wheel_radius_scale)
 
-        # Held-back residuals with the fitted corrections: what the daemon's residuals become once they apply.
-        def corrected(latency_s: float) -> list[np.ndarray]:
-            m = sent_model(latency_s)
-            ab = {a.field: a.bias for a in action}
-            res = []
-            for s in segs:
-                inp = s.data[:, [s.fields.index(f) for f in m.inputs]].copy()
-                moving = (inp[:, 0] != 0) | (inp[:, 1] != 0)
-                inp[moving, 0] += ab.get("linear.x", 0.0)  # the robot achieves sent + bias
-                inp[moving, 1] += ab.get("angular.z", 0.0)
-                pred = predict_series(m, s, inp)
-                meas = np.column_stack([s.column(lv), s.column(rv), raw_values(s, gz) - corrected_bias.get(gz, 0.0)])
-                res.append(meas - pred)
-            return res
-
-        after = corrected(float(model_cfg.latency_s))
-        after_lat = corrected(lat)
+def _fit_latency(st: _FitState, dd: IdealDiffDrive, nominal_latency_s: float) -> None:
+    """Open-loop model wheels from the sent command vs measured wheels, differenced, cross-correlated; the
+    latency is the peak's lag on top of ``nominal_latency_s`` (the model's own)."""
+    lv, rv, _ = st.out_fields
+    lags = []
+    weights = []
+    for s, (fm, _) in zip(st.segs, st.masks):
+        v, w = s.column("cmd_sent.linear.x"), s.column("cmd_sent.angular.z")
+        ol = _open_loop_wheels(dd, v, w)
+        meas = np.column_stack([s.column(lv), s.column(rv)])
+        idx = np.flatnonzero(fm)
+        if idx.size < MIN_RECORDS:
+            continue
+        sl = slice(idx[0], idx[-1] + 1)
+        x = np.diff(ol[sl, 1] - ol[sl, 0])
+        y = np.diff(meas[sl, 1] - meas[sl, 0])
+        xs = np.diff(ol[sl, 1] + ol[sl, 0])
+        ys = np.diff(meas[sl, 1] + meas[sl, 0])
+        lag_d = _xcorr_lag(x, y, int(MAX_LATENCY_S / st.dt))
+        lag_s = _xcorr_lag(xs, ys, int(MAX_LATENCY_S / st.dt))
+        for lag, sig in ((lag_d, x), (lag_s, xs)):
+            if lag is not None:
+                lags.append(lag)
+                weights.append(float(np.sum(sig * sig)))
+    if lags:
+        st.xcorr_lag_s = float(np.average(lags, weights=weights)) * st.dt
+        # The open-loop series already holds the model's own one-tick structure and dynamics: the lag is extra.
+        st.latency = max(0.0, st.xcorr_lag_s) + nominal_latency_s
     else:
-        for name in correct:
-            if name not in out_fields:
-                raise LogError(f"--correct {name}: not a residual field of this log; it has {list(out_fields)}")
+        st.notes.append("latency not measured: the fit part has no command changes to correlate")
 
-    # Per-field figures.
+
+def _fit_action_bias(st: _FitState, dd: IdealDiffDrive, sm: IdealDiffDrive) -> None:
+    """Measured wheels vs the prediction from the sent command (model ``sm``), as a twist, while moving."""
+    lv, rv, _ = st.out_fields
+    ev_all, ew_all = [], []
+    for s, (fm, _) in zip(st.segs, st.masks):
+        pred = predict_series(sm, s)
+        dl = s.column(lv) - pred[:, 0]
+        dr = s.column(rv) - pred[:, 1]
+        moving = (s.column("cmd_sent.linear.x") != 0) | (s.column("cmd_sent.angular.z") != 0)
+        m = fm & moving
+        ev_all.append((dd.radius * 0.5 * (dl + dr))[m])
+        ew_all.append((dd.radius * (dr - dl) / dd.separation)[m])
+    ev, ew = _stack(ev_all), _stack(ew_all)
+    for name, x in (("linear.x", ev), ("angular.z", ew)):
+        if x.size >= MIN_RECORDS:
+            b, se = huber_location(x)
+            limit = next(c.limit for c in st.profile.action.channels if c.field == name)
+            if abs(b) > max(3 * se, ACTION_FLOOR * limit):
+                st.action.append(ActionBias(field=name, bias=round(b, 6), stderr=round(se, 6)))
+        else:
+            st.notes.append(f"action bias {name}: too few moving records ({x.size})")
+
+
+def _fit_gyro_bias(st: _FitState, dd: IdealDiffDrive) -> None:
+    """The intercept of a robust line through (wheels' yaw rate, raw gyro yaw rate) over steady records while driving.
+
+    The slope takes up what scales the yaw rate (wheel radius, scrub in turns), so neither leaks into the bias;
+    records where the wheel yaw rate changes fast are left out because the chassis lags the wheels there.
+    """
+    lv, rv, gz = st.out_fields
+    gx, gy = [], []
+    for s, (fm, _) in zip(st.segs, st.masks):
+        wheel_yaw = dd.radius * (s.column(rv) - s.column(lv)) / dd.separation
+        steady = np.zeros(len(wheel_yaw), bool)
+        steady[2:-2] = np.abs(wheel_yaw[4:] - wheel_yaw[:-4]) < STEADY_YAW_RADPS
+        driving = np.abs(s.column("cmd_sent.linear.x")) > DRIVING_MPS
+        m = fm & steady & driving
+        gx.append(wheel_yaw[m])
+        gy.append(raw_values(s, gz)[m])
+    xw, yg = _stack(gx), _stack(gy)
+    if xw.size >= MIN_RECORDS:
+        a, gbias, se_a, gse = huber_line(xw, yg)
+        # Reported, not applied: radius and scrub together; the nominal simulated robot itself reads ~4 % off.
+        st.yaw_ratio = (a, se_a)
+    else:
+        st.notes.append(f"gyro bias from all records ({xw.size} steady driving ones): fewer than {MIN_RECORDS}")
+        gbias, gse = huber_location(_stack([(raw_values(s, gz) - dd.radius * (s.column(rv) - s.column(lv)) / dd.separation)[fm]
+                                            for s, (fm, _) in zip(st.segs, st.masks)]))
+    if math.isfinite(gbias) and abs(gbias) > 3 * gse:
+        st.observation.append(SensorBias(field=gz, bias=round(gbias, 6), stderr=round(gse, 6)))
+        st.corrected_bias[gz] = gbias
+
+
+def _corrected_residuals(st: _FitState, dd: IdealDiffDrive, latency_s: float) -> list[np.ndarray]:
+    """Residuals with the fitted corrections: what the daemon's residuals become once they apply."""
+    lv, rv, gz = st.out_fields
+    m = _sent_model(dd, st.dt, latency_s)
+    ab = {a.field: a.bias for a in st.action}
+    res = []
+    for s in st.segs:
+        inp = s.data[:, [s.fields.index(f) for f in m.inputs]].copy()
+        moving = (inp[:, 0] != 0) | (inp[:, 1] != 0)
+        inp[moving, 0] += ab.get("linear.x", 0.0)  # the robot achieves sent + bias
+        inp[moving, 1] += ab.get("angular.z", 0.0)
+        pred = predict_series(m, s, inp)
+        meas = np.column_stack([s.column(lv), s.column(rv), raw_values(s, gz) - st.corrected_bias.get(gz, 0.0)])
+        res.append(meas - pred)
+    return res
+
+
+def _field_figures(st: _FitState, correct: tuple[str, ...]) -> list[FieldFit]:
+    """Per field: bias and noise on the fit part, RMS on the held-back part; for other models, the ``correct`` biases."""
     fits: list[FieldFit] = []
-    for j, name in enumerate(out_fields):
-        r_fit = _stack([b[fm, j] for b, (fm, _) in zip(before, masks)])
+    for j, name in enumerate(st.out_fields):
+        r_fit = _stack([b[fm, j] for b, (fm, _) in zip(st.before, st.masks)])
         b, se = huber_location(r_fit)
-        noise = float(np.nanmedian([diff_noise(bf[:, j], fm) for bf, (fm, _) in zip(before, masks) if fm.sum() > 2]))
-        hb = _stack([b_[hm, j] for b_, (_, hm) in zip(before, masks)])
-        ha = _stack([a_[hm, j] for a_, (_, hm) in zip(after, masks)])
-        hl = _stack([a_[hm, j] for a_, (_, hm) in zip(after_lat, masks)])
-        if name in correct and not isinstance(model_cfg, IdealDiffDriveConfig):
-            observation.append(SensorBias(field=name, bias=round(b, 6), stderr=round(se, 6)))
+        noise = float(np.nanmedian([diff_noise(bf[:, j], fm) for bf, (fm, _) in zip(st.before, st.masks) if fm.sum() > 2]))
+        hb = _stack([b_[hm, j] for b_, (_, hm) in zip(st.before, st.masks)])
+        ha = _stack([a_[hm, j] for a_, (_, hm) in zip(st.after, st.masks)])
+        hl = _stack([a_[hm, j] for a_, (_, hm) in zip(st.after_lat, st.masks)])
+        if name in correct and not isinstance(st.model_cfg, IdealDiffDriveConfig):
+            st.observation.append(SensorBias(field=name, bias=round(b, 6), stderr=round(se, 6)))
             ha = hb - b
             hl = ha
         fits.append(FieldFit(name=name, bias=b, bias_stderr=se, noise_std=noise, rms_before=rms(hb), rms_after=rms(ha),
                              rms_after_with_latency=rms(hl), n_fit=int(r_fit.size), n_holdout=int(hb.size)))
+    return fits
 
-    comp = CompensationFile(
-        profile=profile.name,
-        observation=tuple(observation),
-        action=tuple(action),
-        odometry=odometry,
-        latency_s=None if latency is None else round(latency, 5),
+
+def _compensation_file(st: _FitState, fits: list[FieldFit], holdout: float,
+                       source_names: list[str] | None) -> CompensationFile:
+    return CompensationFile(
+        profile=st.profile.name,
+        observation=tuple(st.observation),
+        action=tuple(st.action),
+        odometry=st.odometry,
+        latency_s=None if st.latency is None else round(st.latency, 5),
         noise_std={f.name: round(f.noise_std, 6) for f in fits if math.isfinite(f.noise_std)},
         fit={
-            "logs": source_names or [str(s.path) for s in segs],
+            "logs": source_names or [str(s.path) for s in st.segs],
             "holdout": holdout,
-            "records_fit": int(sum(m[0].sum() for m in masks)),
-            "records_holdout": int(sum(m[1].sum() for m in masks)),
-            "sim_model": cfg_data,
-            "latency_xcorr_lag_s": None if xcorr_lag_s is None else round(xcorr_lag_s, 5),
-            "gyro_to_wheel_yaw_ratio": None if yaw_ratio is None else {"ratio": _r(yaw_ratio[0]), "stderr": _r(yaw_ratio[1])},
+            "records_fit": int(sum(m[0].sum() for m in st.masks)),
+            "records_holdout": int(sum(m[1].sum() for m in st.masks)),
+            "sim_model": st.segs[0].model_config,
+            "latency_xcorr_lag_s": None if st.xcorr_lag_s is None else round(st.xcorr_lag_s, 5),
+            "gyro_to_wheel_yaw_ratio": None if st.yaw_ratio is None else {"ratio": _r(st.yaw_ratio[0]),
+                                                                          "stderr": _r(st.yaw_ratio[1])},
             "residual_rms_holdout": {f.name: {"before": _r(f.rms_before), "after": _r(f.rms_after),
                                               "after_with_latency": _r(f.rms_after_with_latency)} for f in fits},
             "residual_bias": {f.name: {"bias": _r(f.bias), "stderr": _r(f.bias_stderr)} for f in fits},
         },
     )
-    series = {"fields": out_fields, "before": before, "after": after, "after_with_latency": after_lat,
-              "masks": masks, "t": [s.column("t_s") for s in segs]}
-    return FitResult(compensation=comp, fields=fits, latency_s=latency, latency_xcorr_lag_s=xcorr_lag_s, notes=notes,
-                     series=series)
 
 
 def _r(v: float) -> float | None:
