@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -18,11 +19,14 @@ def write_plots(result: FitResult, out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")  # files only; no display on a robot or in CI
     import matplotlib.pyplot as plt
 
+    return [_plot_residuals_over_time(plt, result, out_dir), _plot_histograms(plt, result, out_dir),
+            _plot_rms_before_after(plt, result, out_dir)]
+
+
+def _plot_residuals_over_time(plt: ModuleType, result: FitResult, out_dir: Path) -> Path:
     s = result.series
     fields = s["fields"]
     n = len(fields)
-    paths: list[Path] = []
-
     fig, axes = plt.subplots(n, 1, figsize=(10, 2.4 * n), sharex=False, squeeze=False)
     for j, name in enumerate(fields):
         ax = axes[j, 0]
@@ -46,8 +50,13 @@ def write_plots(result: FitResult, out_dir: Path) -> list[Path]:
     p = out_dir / "residuals_over_time.png"
     fig.savefig(p, dpi=90)
     plt.close(fig)
-    paths.append(p)
+    return p
 
+
+def _plot_histograms(plt: ModuleType, result: FitResult, out_dir: Path) -> Path:
+    s = result.series
+    fields = s["fields"]
+    n = len(fields)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 3), squeeze=False)
     for j, name in enumerate(fields):
         ax = axes[0, j]
@@ -66,8 +75,11 @@ def write_plots(result: FitResult, out_dir: Path) -> list[Path]:
     p = out_dir / "residual_histograms.png"
     fig.savefig(p, dpi=90)
     plt.close(fig)
-    paths.append(p)
+    return p
 
+
+def _plot_rms_before_after(plt: ModuleType, result: FitResult, out_dir: Path) -> Path:
+    n = len(result.series["fields"])
     fig, ax = plt.subplots(figsize=(2 + 1.6 * n, 3.2))
     x = np.arange(n)
     w = 0.27
@@ -81,8 +93,7 @@ def write_plots(result: FitResult, out_dir: Path) -> list[Path]:
     p = out_dir / "rms_before_after.png"
     fig.savefig(p, dpi=90)
     plt.close(fig)
-    paths.append(p)
-    return paths
+    return p
 
 
 def _fmt(v: float | None, digits: int = 4) -> str:
