@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from edgepilot.common.atomic_file import pid_alive
 from edgepilot.daemon.safety import heartbeat as hb
 from edgepilot.daemon.config.profile import TransportConfig
 from edgepilot.daemon.telemetry.journal_logging import LOGGER_NAME, flush_logging, setup_logging
+
+if TYPE_CHECKING:
+    from edgepilot.daemon.transport.base import JointTargetPublisher, Transport, TwistPublisher
 
 log = logging.getLogger(LOGGER_NAME + ".supervisor")
 
@@ -97,54 +101,65 @@ def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s:
     from edgepilot.daemon.transport.factory import make_transport
 
     beat = hb.Heartbeat(heartbeat_path, create=False)
-    a = beat.array
     secured = DdsSecurityConfig.model_validate_json(security) if security else None
     transport = make_transport(TransportConfig(kind="dds", domain_id=domain_id, security=secured))
-    publisher = transport.twist_publisher(topic, stamped=stamped, frame_id=frame_id) if not joints else None
-    zero = np.zeros(6)
-    if joints:
-        # Joint profile: the safe action instead of a zero twist. With a pose file (joint_positions), the pose the
-        # daemon last published while healthy (it keeps the file current: a hold); without one (joint_torques),
-        # zero torque: this process has no joint state to damp with.
-        from edgepilot.daemon.transport.outputs import joint_target_publisher
-
-        publisher = joint_target_publisher(transport, topic, joints, joint_message)  # type: ignore[arg-type]
-        zero = np.memmap(pose_file, dtype=np.float64, mode="r", shape=(len(joints),)) if pose_file else np.zeros(len(joints))
-    stop = False
-
-    def on_term(_sig: int, _frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
+    publisher, zero = _safe_command_publisher(transport, topic, stamped, frame_id, joints, joint_message, pose_file)
+    stop = _StopRequest()
+    signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return _poll(beat.array, transport, publisher, zero, stop, heartbeat_path=heartbeat_path, daemon_pid=daemon_pid,
+                 stall_timeout_s=stall_timeout_s, poll_hz=poll_hz, zero_period_s=zero_period_s)
 
+
+def _safe_command_publisher(transport: "Transport", topic: str, stamped: bool, frame_id: str, joints: tuple[str, ...],
+                            joint_message: str, pose_file: Path | None
+                            ) -> "tuple[TwistPublisher | JointTargetPublisher, np.ndarray]":
+    """The writer on the command topic and the command that stops the robot."""
+    if not joints:
+        return transport.twist_publisher(topic, stamped=stamped, frame_id=frame_id), np.zeros(6)
+    # Joint profile: the safe action instead of a zero twist. With a pose file (joint_positions), the pose the
+    # daemon last published while healthy (it keeps the file current: a hold); without one (joint_torques),
+    # zero torque: this process has no joint state to damp with.
+    from edgepilot.daemon.transport.outputs import joint_target_publisher
+
+    publisher = joint_target_publisher(transport, topic, joints, joint_message)  # type: ignore[arg-type]
+    zero = np.memmap(pose_file, dtype=np.float64, mode="r", shape=(len(joints),)) if pose_file else np.zeros(len(joints))
+    return publisher, zero
+
+
+class _StopRequest:
+    """The SIGTERM handler: sets ``requested``, which the poll loop checks between polls."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, _sig: int, _frame: object) -> None:
+        self.requested = True
+
+
+def _poll(slots: np.ndarray, transport: "Transport", publisher: "TwistPublisher | JointTargetPublisher",
+          zero: np.ndarray, stop: _StopRequest, *, heartbeat_path: Path, daemon_pid: int, stall_timeout_s: float,
+          poll_hz: float, zero_period_s: float) -> int:
+    """Marks the supervisor ready and polls the heartbeat's ``slots`` until stopped; closes the transport at the end."""
     poll_s = 1.0 / poll_hz
     timeout_ns = int(stall_timeout_s * 1e9)
     zero_period_ns = int(zero_period_s * 1e9)
     stalled = False
     next_zero = 0
     running_since = 0
-    a[hb.SUPERVISOR_READY] = 1
+    slots[hb.SUPERVISOR_READY] = 1
     try:
-        while not stop:
+        while not stop.requested:
             now = time.monotonic_ns()
-            a[hb.SUPERVISOR_POLL_NS] = now
-            state = a[hb.STATE]
+            slots[hb.SUPERVISOR_POLL_NS] = now
+            state = slots[hb.STATE]
             if state == hb.STATE_STOPPING:
                 break
             if os.getppid() != daemon_pid or not pid_alive(daemon_pid):
                 # The daemon is gone (killed, crashed): nothing else will stop the robot.
-                for _ in range(3):
-                    publisher.publish(zero)
-                    a[hb.SUPERVISOR_ZEROS] += 1
-                    time.sleep(zero_period_s)
-                log.error(f"daemon pid {daemon_pid} is gone; published zero velocity",
-                          extra={"EDGEPILOT_EVENT": "daemon_gone"})
-                # The daemon could not remove its heartbeat file (SIGKILL, a crash); every such death left one.
-                heartbeat_path.unlink(missing_ok=True)
+                _zero_for_gone_daemon(slots, publisher, zero, zero_period_s, daemon_pid, heartbeat_path)
                 return 0
-            last_tick = int(a[hb.LOOP_TICK_NS])
+            last_tick = int(slots[hb.LOOP_TICK_NS])
             if state == hb.STATE_RUNNING and not last_tick:
                 # RUNNING is set just before the first tick: measure from when this process first saw it, not from
                 # 0 (that read as a stall, and a zero and a "loop stalled (-0.0 ms)" line, at every start).
@@ -153,11 +168,11 @@ def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s:
                 first = not stalled
                 if first:
                     stalled = True
-                    a[hb.SUPERVISOR_STALLS] += 1
+                    slots[hb.SUPERVISOR_STALLS] += 1
                     next_zero = now
                 if now >= next_zero:
                     publisher.publish(zero)
-                    a[hb.SUPERVISOR_ZEROS] += 1
+                    slots[hb.SUPERVISOR_ZEROS] += 1
                     next_zero += zero_period_ns
                 if first:  # after the zero: formatting and writing a log line must not delay the stop
                     log.warning(f"loop stalled ({(now - last_tick) / 1e6:.1f} ms since last tick) -> zero velocity",
@@ -169,6 +184,19 @@ def supervise(heartbeat_path: Path, domain_id: int, topic: str, stall_timeout_s:
         transport.close()
         flush_logging()
     return 0
+
+
+def _zero_for_gone_daemon(slots: np.ndarray, publisher: "TwistPublisher | JointTargetPublisher", zero: np.ndarray,
+                          zero_period_s: float, daemon_pid: int, heartbeat_path: Path) -> None:
+    """The stop when the daemon is gone: the zeros first, the log line after them, then the heartbeat file it left."""
+    for _ in range(3):
+        publisher.publish(zero)
+        slots[hb.SUPERVISOR_ZEROS] += 1
+        time.sleep(zero_period_s)
+    log.error(f"daemon pid {daemon_pid} is gone; published zero velocity",
+              extra={"EDGEPILOT_EVENT": "daemon_gone"})
+    # The daemon could not remove its heartbeat file (SIGKILL, a crash); every such death left one.
+    heartbeat_path.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
