@@ -165,6 +165,31 @@ def build_tensorrt_engine(onnx_path: Path, shapes: Mapping[str, InputShape], opt
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
     config.builder_optimization_level = options.optimization_level
 
+    profile = _add_optimization_profile(builder, network, config, shapes)
+    _configure_dla(builder, config, options)
+    # int8: this local keeps the calibrator alive for the whole build, while TensorRT calls back into it.
+    calibrator = _configure_precision(builder, config, options, calibration, profile, notes)
+
+    if timing_cache is not None:
+        data = timing_cache.read_bytes() if timing_cache.is_file() else b""
+        cache = config.create_timing_cache(data)
+        if not config.set_timing_cache(cache, ignore_mismatch=False):
+            notes.append(f"timing cache {timing_cache.name} belongs to another device or TensorRT version; starting a new one")
+            config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
+    if progress is not None:
+        monitor = _progress_monitor(progress)  # kept alive by this local for the whole build
+        config.progress_monitor = monitor
+
+    engine = _build_serialized(builder, network, config, calibration, progress, notes)
+
+    if timing_cache is not None:
+        _save_timing_cache(config, timing_cache, timing_cache_lock)
+    return engine, notes
+
+
+def _add_optimization_profile(builder: "trt.Builder", network: "trt.INetworkDefinition", config: "trt.IBuilderConfig",
+                              shapes: Mapping[str, InputShape]) -> "trt.IOptimizationProfile | None":
+    """Checks every network input has a shape; adds the (min, opt, max) profile when any input is dynamic."""
     profile = None
     dynamic = False
     for i in range(network.num_inputs):
@@ -178,6 +203,11 @@ def build_tensorrt_engine(onnx_path: Path, shapes: Mapping[str, InputShape], opt
             s = shapes[network.get_input(i).name]
             profile.set_shape(s.name, _dims(s.min), _dims(s.opt), _dims(s.max))
         config.add_optimization_profile(profile)
+    return profile
+
+
+def _configure_dla(builder: "trt.Builder", config: "trt.IBuilderConfig", options: TensorRTBuildOptions) -> None:
+    import tensorrt as trt
 
     if options.dla_core is not None:
         if options.precision == "fp32":
@@ -188,6 +218,14 @@ def build_tensorrt_engine(onnx_path: Path, shapes: Mapping[str, InputShape], opt
         config.DLA_core = options.dla_core
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
 
+
+def _configure_precision(builder: "trt.Builder", config: "trt.IBuilderConfig", options: TensorRTBuildOptions,
+                         calibration: CalibratorFeed | None, profile: "trt.IOptimizationProfile | None",
+                         notes: list[str]) -> "trt.IInt8EntropyCalibrator2 | None":
+    """The fp16 and int8 flags and the int8 calibrator; returns the calibrator, for the caller to keep alive."""
+    import tensorrt as trt
+
+    calibrator = None
     if options.precision in ("fp16", "int8"):
         if not builder.platform_has_fast_fp16:
             notes.append("this GPU has no fast fp16; fp16 layers may be slower than fp32")
@@ -198,21 +236,16 @@ def build_tensorrt_engine(onnx_path: Path, shapes: Mapping[str, InputShape], opt
         if not builder.platform_has_fast_int8:
             notes.append("this GPU has no fast int8; int8 layers may be slower than fp16")
         config.set_flag(trt.BuilderFlag.INT8)
-        calibrator = entropy_calibrator(calibration)  # a local keeps it alive while TensorRT calls back into it
+        calibrator = entropy_calibrator(calibration)  # returned: the caller keeps it alive for the build
         config.int8_calibrator = calibrator
         if profile is not None:
             config.set_calibration_profile(profile)
+    return calibrator
 
-    if timing_cache is not None:
-        data = timing_cache.read_bytes() if timing_cache.is_file() else b""
-        cache = config.create_timing_cache(data)
-        if not config.set_timing_cache(cache, ignore_mismatch=False):
-            notes.append(f"timing cache {timing_cache.name} belongs to another device or TensorRT version; starting a new one")
-            config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
-    if progress is not None:
-        monitor = _progress_monitor(progress)  # kept alive by this local for the whole build
-        config.progress_monitor = monitor
 
+def _build_serialized(builder: "trt.Builder", network: "trt.INetworkDefinition", config: "trt.IBuilderConfig",
+                      calibration: CalibratorFeed | None, progress: BuildProgress | None, notes: list[str]) -> bytes:
+    """Runs the build (Ctrl-C cancels it); raises with the calibrator's or the builder's own error."""
     with _ctrl_c_cancels(progress):
         try:
             serialized = builder.build_serialized_network(network, config)
@@ -225,11 +258,7 @@ def build_tensorrt_engine(onnx_path: Path, shapes: Mapping[str, InputShape], opt
         if progress is not None and progress.cancelled:
             raise EngineBuildError("the build was cancelled")
         raise EngineBuildError("TensorRT could not build the engine:\n  " + "\n  ".join(n for n in notes if "error" in n))
-    engine = bytes(memoryview(serialized))
-
-    if timing_cache is not None:
-        _save_timing_cache(config, timing_cache, timing_cache_lock)
-    return engine, notes
+    return bytes(memoryview(serialized))
 
 
 def _save_timing_cache(config: "trt.IBuilderConfig", path: Path,
