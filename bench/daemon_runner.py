@@ -38,11 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     profile = profile.model_copy(update={"transport": profile.transport.model_copy(update={"domain_id": a.domain_id})})
     backend = OnnxRuntimeBackend(profile.model_path, profile.engine.intra_op_threads)
     transport = make_transport(profile.transport)
-    daemon = Daemon(profile, transport, backend, log=sys.stderr, status_period_s=3600.0)
+    from edgepilot.calibration.loop_hooks import CalibrationHooks
+
+    daemon = Daemon(profile, transport, backend, log=sys.stderr, status_period_s=3600.0, tick_hooks=CalibrationHooks)
     try:
         summary = daemon.run(duration_s=a.duration)
     finally:
+        transport.close()
         daemon.close()
+        backend.close()
     loop = daemon.loop
     n = min(loop.ticks, loop.history)
     np.savez(a.out, start_ns=loop.start_ns[:n], lateness_ns=loop.lateness_ns[:n], duration_ns=loop.duration_ns[:n],

@@ -2,6 +2,10 @@
 the copy into the model input and the action mapping (everything the loop does around inference, minus
 the watchdog and publish), timed and allocation-traced with tracemalloc.
 
+``control_tick`` times the whole of :meth:`edgepilot.daemon.tick.ControlTick.step` the same way (fault
+checks, watchdog, fusion, a no-op engine, action mapping): the loop's tick less pacing, publishing and the engine.
+Its clock stands still, so the samples fed once stay fresh and every tick takes the policy path.
+
 Two allocation figures, both from ``tracemalloc`` over thousands of steady-state ticks:
 
 * ``retained_bytes_per_tick``: growth of the traced memory from the first to the last tick, per tick. Must be 0.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +80,84 @@ def make_tick(profile):  # type: ignore[no-untyped-def]
     return tick
 
 
-def measure(quick: bool) -> dict[str, float]:
+class _NoEngine:
+    """The InferenceBackend protocol with a fixed action and nothing to run: the tick around inference alone."""
+
+    def __init__(self, profile) -> None:  # type: ignore[no-untyped-def]
+        self.inputs = {profile.observation.input_name: np.zeros((1, profile.observation_size()), np.float32)}
+        self.outputs = {profile.engine.output_name: np.array([[0.5, -0.25]], np.float32)}
+
+    def describe(self):  # type: ignore[no-untyped-def]
+        return [], []
+
+    def run(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def make_control_tick(profile):  # type: ignore[no-untyped-def]
+    """ControlTick.step on fed streams at a clock that stands still (module docstring)."""
+    from edgepilot.daemon.safety.watchdog import Watchdog
+    from edgepilot.daemon.tick import ControlTick
+
+    ingests = _fed(profile)
+    snaps = {name: StreamSnapshot(i) for name, i in ingests.items()}
+    odo = WheelOdometry(profile.odometry.wheel_radius_m)
+    now = time.monotonic_ns()
+    tick = ControlTick(profile, snaps, _NoEngine(profile), ObservationBuilder(profile, snaps, odo),
+                       TwistActionMapper(profile.action, np.float32), Watchdog(profile.streams, 1), odometry=odo,
+                       clock_ns=lambda: now)
+    tick.started(now - int(profile.watchdog.startup_grace_s * 1e9))
+    step = tick.step
+
+    def run() -> None:
+        step(now)
+
+    run()
+    assert tick.ok, tick.watchdog.active_names()
+    return run
+
+
+def _timed(fn, n: int, repeats: int) -> list[float]:  # type: ignore[no-untyped-def]
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            fn()
+        runs.append((time.perf_counter_ns() - t0) / n / 1e3)
+    return runs
+
+
+def _retained(fn, traced: int) -> float:  # type: ignore[no-untyped-def]
+    # Median growth over equal windows: a one-off (an interpreter cache filling once) is not per tick, a leak
+    # grows every window.
+    marks = np.zeros(7, np.int64)  # not a list: the int objects it kept would be counted as growth
+    for w in range(6):
+        marks[w] = tracemalloc.get_traced_memory()[0]
+        for _ in range(traced):
+            fn()
+    marks[6] = tracemalloc.get_traced_memory()[0]
+    return max(0.0, float(np.median(np.diff(marks)))) / traced
+
+
+def control_tick(profile, n: int, repeats: int, traced: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    run = make_control_tick(profile)
+    for _ in range(500):
+        run()
+    runs = _timed(run, n, repeats)
+    tracemalloc.start()
+    for _ in range(200):
+        run()
+    transient = _transient(run, traced)
+    retained = _retained(run, traced)
+    tracemalloc.stop()
+    return {"us_per_tick": float(np.median(runs)), "us_per_tick_runs": runs, "retained_bytes_per_tick": retained,
+            "transient_bytes_per_tick": transient}
+
+
+def measure(quick: bool) -> dict[str, Any]:
     profile = load_profile(default_profile_path())
     tick = make_tick(profile)
     n = 2000 if quick else 20000
@@ -105,7 +187,8 @@ def measure(quick: bool) -> dict[str, float]:
     return {"us_per_tick": float(np.median(runs)), "us_per_tick_runs": runs, "ticks_traced": traced,
             "snapshot_refresh_640x480_rgb8_us": refresh_640x480_us(n // 10),
             "retained_bytes_per_tick": retained, "transient_bytes_per_tick": transient,
-            "transient_bytes_by_part": parts(profile, traced)}
+            "transient_bytes_by_part": parts(profile, traced),
+            "control_tick": control_tick(profile, n, 3 if quick else 7, traced)}
 
 
 def _transient(fn, n: int) -> float:  # type: ignore[no-untyped-def]

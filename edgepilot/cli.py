@@ -54,16 +54,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edgepilot.daemon.transport.factory import resolve_kind
 
     if resolve_kind(profile.transport) == "ros2":  # a sourced ROS 2 install: run as a managed (lifecycle) node
+        from edgepilot.calibration.loop_hooks import CalibrationHooks
         from edgepilot.daemon.transport.ros2.lifecycle import run_lifecycle_node
 
-        return run_lifecycle_node(args.config, profile, autostart=args.autostart)
+        return run_lifecycle_node(args.config, profile, autostart=args.autostart, tick_hooks=CalibrationHooks)
 
-    from edgepilot.daemon.telemetry.journal_logging import flush_logging, setup_logging
-    from edgepilot.common.private_files import UnsafePathError
-    from edgepilot.daemon.service import Daemon
-    from edgepilot.daemon.telemetry.status_file import resolve_status_path
-    from edgepilot.daemon.transport.factory import make_transport
-    from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
+    from edgepilot.daemon.telemetry.journal_logging import setup_logging
 
     setup_logging()  # journald with structured fields when stderr is the journal, else stderr
 
@@ -71,35 +67,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("edgepilot: CYCLONEDDS_URI is not set: Cyclone DDS defaults apply (multicast on the first network interface)",
               file=sys.stderr)
     try:
-        if profile.engine.backend == "onnxruntime":
-            backend = OnnxRuntimeBackend(profile.model_path, profile.engine.intra_op_threads)
-        else:  # a cached engine, rebuilt if stale or corrupt, activated only once verified
-            from edgepilot.engines.daemon_engine import load_engine_at_start
-
-            e = profile.engine
-            backend = load_engine_at_start(profile.model_path, backend=e.backend, precision=e.precision,
-                                           base_dir=profile.base_dir, cache_dir=e.cache_dir,
-                                           calibration_dir=e.calibration_dir, intra_op_threads=e.intra_op_threads,
-                                           force_rebuild=args.force_rebuild)
+        backend = _open_run_backend(profile, args)
     except BackendError as err:
         print(f"edgepilot: {err}", file=sys.stderr)
         return 2
+    try:
+        return _run_daemon(profile, args, backend)
+    finally:
+        backend.close()  # the daemon's service closes only what it made
+
+
+def _open_run_backend(profile, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    if profile.engine.backend == "onnxruntime":
+        from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(profile.model_path, profile.engine.intra_op_threads)
+    # A cached engine, rebuilt if stale or corrupt, activated only once verified.
+    from edgepilot.engines.daemon_engine import load_engine_at_start
+
+    e = profile.engine
+    return load_engine_at_start(profile.model_path, backend=e.backend, precision=e.precision,
+                                base_dir=profile.base_dir, cache_dir=e.cache_dir,
+                                calibration_dir=e.calibration_dir, intra_op_threads=e.intra_op_threads,
+                                force_rebuild=args.force_rebuild)
+
+
+def _run_daemon(profile, args: argparse.Namespace, backend) -> int:  # type: ignore[no-untyped-def]
+    from edgepilot.calibration.loop_hooks import CalibrationHooks
+    from edgepilot.common.private_files import UnsafePathError
+    from edgepilot.daemon.config.profile import ProfileError
+    from edgepilot.daemon.service import Daemon
+    from edgepilot.daemon.telemetry.journal_logging import flush_logging
+    from edgepilot.daemon.telemetry.status_file import resolve_status_path
+    from edgepilot.daemon.transport.factory import make_transport
+    from edgepilot.engines.backend import BackendError
+
     transport = make_transport(profile.transport)
     try:
         daemon = Daemon(profile, transport, backend, fault_injection=args.enable_fault_injection,
-                        status_file=resolve_status_path(args.status_file))
-    except BackendError as err:
+                        status_file=resolve_status_path(args.status_file), tick_hooks=CalibrationHooks)
+    except (BackendError, ProfileError, UnsafePathError) as err:
         transport.close()
-        print(f"edgepilot: model does not fit profile {args.config}: {err}", file=sys.stderr)
-        return 2
-    except ProfileError as err:  # a choice only the transport made can refute (ingest.mode=process with --record)
-        transport.close()
+        if isinstance(err, BackendError):
+            print(f"edgepilot: model does not fit profile {args.config}: {err}", file=sys.stderr)
+            return 2
+        # ProfileError: a choice only the transport made can refute (ingest.mode=process with --record);
+        # UnsafePathError: a planted file or directory where the daemon shares memory, refused.
         print(f"edgepilot: {err}", file=sys.stderr)
-        return 2
-    except UnsafePathError as err:  # a planted file or directory where the daemon shares memory: refused
-        transport.close()
-        print(f"edgepilot: {err}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(err, ProfileError) else 1
     print(f"edgepilot: running profile {profile.name!r} at {profile.loop.rate_hz:g} Hz on DDS domain "
           f"{profile.transport.domain_id}, model {profile.model_path.name}", file=sys.stderr, flush=True)
     try:
@@ -108,6 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"edgepilot: {err}", file=sys.stderr)
         return 1
     finally:
+        # The transport first, as before: no callback writes into a ring the service is releasing.
+        transport.close()
         daemon.close()
     if args.summary_json:
         _write_json_atomic(Path(args.summary_json), summary)

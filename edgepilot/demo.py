@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from edgepilot.cli import use_loopback_dds
-from edgepilot.daemon.config.profile import GoalTerm, default_profile_path, load_profile
+from edgepilot.daemon.config.profile import default_profile_path, load_profile
+from edgepilot.daemon.observation.terms import GoalTerm
 
 
 def _forward(stream: IO[str], prefix: str, sink: IO[str], keep: list[str]) -> None:

@@ -111,14 +111,14 @@ def _find_entry(cache: Any, target: str) -> Any:
     """A cache entry from a sidecar path, an engine path, or a key digest prefix; None if ``target`` is a bare file."""
     import re
 
-    from edgepilot.engines.engine_cache import EngineCache
+    from edgepilot.engines.engine_cache import EngineCache, sidecar_name_for_engine
 
     p = Path(target)
     if p.is_file():
         if p.suffix == ".json":
             return EngineCache(p.parent).check(EngineCache(p.parent).read(p))
-        name = p.name.removesuffix(".engine").removesuffix(".ort.onnx")
-        sidecar = p.with_name(name + ".json")
+        name = sidecar_name_for_engine(p.name)
+        sidecar = p.with_name(name) if name else p
         if sidecar.is_file() and sidecar != p:
             c = EngineCache(p.parent)
             return c.check(c.read(sidecar))

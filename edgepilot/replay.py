@@ -35,15 +35,19 @@ def run_replay(bag: Path, config: Path, *, rate: float = 0.0, record: Path | Non
     transport: Any = replay
     recorder = None
     daemon = None
+    backend = None
     try:
         if record is not None:
             recorder = BagRecorder(record)
             transport = RecordingTransport(replay, recorder)
+        from edgepilot.calibration.loop_hooks import CalibrationHooks
+
         backend = open_backend(profile)
         try:
-            daemon = Daemon(profile, transport, backend, log=log)
+            daemon = Daemon(profile, transport, backend, log=log, tick_hooks=CalibrationHooks)
         except BaseException:
             backend.close()
+            backend = None
             raise
         missing = replay.check_topics()  # every subscription is made by now
         if missing:
@@ -53,10 +57,11 @@ def run_replay(bag: Path, config: Path, *, rate: float = 0.0, record: Path | Non
         duration = replay.duration_s + 1.0 / profile.loop.rate_hz
         summary = daemon.run(duration_s=duration, install_signal_handlers=log is None)
     finally:
+        transport.close()  # the recorder finishes and moves its file into place
         if daemon is not None:
-            daemon.close()  # closes the transport: the recorder finishes and moves its file into place
-        else:
-            transport.close()
+            daemon.close()
+        if backend is not None:
+            backend.close()
     summary["replay"] = replay.summary()
     if recorder is not None:
         summary["recording"] = recorder.summary()

@@ -4,16 +4,21 @@ Layout of the cache folder (default ``/var/lib/edgepilot/engines``, the
 systemd ``StateDirectory=edgepilot`` of the service; ``EDGEPILOT_CACHE_DIR`` or
 ``--cache-dir`` override it)::
 
-    <model stem>-<digest[:16]>.engine     TensorRT engine (plan) as TensorRT serialised it
-    <model stem>-<digest[:16]>.ort.onnx   ONNX Runtime plan (an optimised ONNX model)
-    <model stem>-<digest[:16]>.json       metadata sidecar: key, engine sha256/size, IO, verification
+    <model stem>-<digest[:16]>.<sha[:12]>.engine     TensorRT engine (plan) as TensorRT serialised it
+    <model stem>-<digest[:16]>.<sha[:12]>.ort.onnx   ONNX Runtime plan (an optimised ONNX model)
+    <model stem>-<digest[:16]>.json                  metadata sidecar: key, engine sha256/size, IO, verification
     exports/                              ONNX files exported from TorchScript sources
     timing/                               TensorRT timing caches, one per device and TensorRT version
     calibration/                          int8 calibration caches
     .locks/                               flock files: one per key, one per timing cache
 
-The sidecar is written after the engine file; an engine without a sidecar is an
-unfinished write and never used. An entry is
+Engine files are named by their own content (``<sha[:12]>``, the first 12 hex digits of their SHA-256), so a
+rebuild never overwrites the engine the current sidecar describes: the new engine is written beside it, then
+the sidecar's rename is the one commit point, then the old engine is deleted. A kill at any point leaves the old
+entry or the new one, complete (SQLite's doctrine; tests/engines/test_engine_cache_crash.py). An engine that no
+sidecar names is an unfinished write or an old engine whose deletion was cut short, and is never used. (Caches
+written before this naming name their engine ``<stem>-<digest[:16]><suffix>``; their sidecars still read.)
+An entry is
 
 * **corrupt** when its sidecar is unreadable, carries another format (version)
   tag, its key does not hash to its recorded digest, or the engine file is
@@ -29,6 +34,7 @@ unfinished write and never used. An entry is
 from __future__ import annotations
 
 import datetime as _dt
+import glob
 import hashlib
 import json
 import os
@@ -51,6 +57,13 @@ CACHE_DIR_ENV = "EDGEPILOT_CACHE_DIR"
 FORMAT_TAG = f"edgepilot-engine-cache/{CACHE_FORMAT_VERSION}"
 _ENGINE_SUFFIX = {"tensorrt": ".engine", "onnxruntime": ".ort.onnx"}
 _NAME = re.compile(r"^(?P<stem>.+)-(?P<digest>[0-9a-f]{16})\.json$")
+_ENGINE_NAME = re.compile(r"^(?P<base>.+-[0-9a-f]{16})(\.[0-9a-f]{12})?(\.engine|\.ort\.onnx)$")
+
+
+def sidecar_name_for_engine(engine_name: str) -> str | None:
+    """The sidecar file name of an engine file name (either naming), None if it is not an engine's name."""
+    m = _ENGINE_NAME.match(engine_name)
+    return None if m is None else m.group("base") + ".json"
 
 
 class CacheError(RuntimeError):
@@ -247,17 +260,29 @@ class EngineCache:
         """Atomically store an engine and then its sidecar (the commit point). Unverified until :meth:`mark_verified`."""
         self.ensure_writable()
         meta_path = self.meta_path_for(key, stem)
-        engine_path = meta_path.with_name(f"{stem}-{key.digest[:16]}{_ENGINE_SUFFIX[key.backend]}")
-        # Remove the old sidecar first: between the two renames there must be no
-        # sidecar describing the previous engine bytes.
-        meta_path.unlink(missing_ok=True)
+        sha = hashlib.sha256(engine).hexdigest()
+        engine_path = meta_path.with_name(f"{stem}-{key.digest[:16]}.{sha[:12]}{_ENGINE_SUFFIX[key.backend]}")
+        # The old sidecar stays until the new one replaces it, and it names an engine file this write never
+        # touches (a different content name), so every instant has one complete entry on disk.
         write_bytes_atomic(engine_path, engine)
         meta = EngineMetadata(key=key, key_digest=key.digest, engine_file=engine_path.name, engine_size=len(engine),
-                              engine_sha256=hashlib.sha256(engine).hexdigest(),
+                              engine_sha256=sha,
                               created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                               edgepilot_version=_edgepilot_version(), **fields)
         write_text_atomic(meta_path, meta.model_dump_json(indent=2) + "\n")
+        for old in self._engine_files(f"{stem}-{key.digest[:16]}"):
+            if old != engine_path:
+                old.unlink(missing_ok=True)  # the previous engine (or a dead writer's): no sidecar names it now
         return CacheEntry(meta_path, stem, key.digest[:16], meta, None)
+
+    def _engine_files(self, base: str) -> list[Path]:
+        """Engine files of one entry (``<stem>-<digest16>``), any naming."""
+        out = []
+        for p in self.root.glob(f"{glob.escape(base)}*"):
+            m = _ENGINE_NAME.match(p.name)
+            if m is not None and m.group("base") == base:
+                out.append(p)
+        return out
 
     def mark_verified(self, entry: CacheEntry, report: dict[str, Any], passed: bool) -> CacheEntry:
         """Record a verification result in the sidecar (atomically). ``verified`` stays true once it passed."""
@@ -273,7 +298,7 @@ class EngineCache:
         if entry.metadata is not None:
             files.append(entry.meta_path.with_name(entry.metadata.engine_file))
         else:
-            files += [p for p in entry.meta_path.parent.glob(f"{entry.stem}-{entry.digest16}.*") if p != entry.meta_path]
+            files += self._engine_files(f"{entry.stem}-{entry.digest16}")
         for p in files:
             try:
                 p.unlink()
@@ -301,10 +326,17 @@ class EngineCache:
             pid = writer_pid(p.name)
             if (pid is None or not pid_alive(pid)) or now - p.stat().st_mtime > min_age_s:
                 out.append(p)
-        sidecars = {p.stem for p in self.root.glob("*.json")}
+        named, unreadable = set(), set()
+        for side in self.root.glob("*.json"):
+            entry = self.read(side)
+            if entry.metadata is not None:
+                named.add(entry.metadata.engine_file)
+            else:
+                unreadable.add(side.name)  # a corrupt entry's engine is `engine clean`'s to judge, not a leftover
         for p in list(self.root.glob("*.engine")) + list(self.root.glob("*.ort.onnx")):
-            stem = p.name.removesuffix(".engine").removesuffix(".ort.onnx")
-            if stem not in sidecars and now - p.stat().st_mtime > 60:
+            if p.name in named or sidecar_name_for_engine(p.name) in unreadable:
+                continue
+            if now - p.stat().st_mtime > 60:  # younger: a build under way writes its engine before its sidecar
                 out.append(p)
         return out
 

@@ -1,21 +1,16 @@
-"""The daemon's per-tick pipeline and the simulated robot in one process, on a simulated clock.
+"""The daemon's control tick and the simulated robot in one process, on a simulated clock.
 
-Used by the sim-to-real bench and its CI test to run many episodes fast,
-without DDS. Every component is the daemon's own, configured from the
-profile: :class:`~edgepilot.daemon.observation.odometry.WheelOdometry`,
-:class:`~edgepilot.daemon.observation.builder.ObservationBuilder`, the ONNX Runtime
-backend, :class:`~edgepilot.daemon.action.twist.TwistActionMapper` and
-:class:`~edgepilot.calibration.loop_hooks.CalibrationHooks` (compensation
-and residual logging), called in the order the daemon's loop calls them:
+Used by the sim-to-real bench and its CI test to run many episodes fast, without DDS. The tick is the
+daemon's own :class:`~edgepilot.daemon.tick.ControlTick` (through :class:`~.sim_tick.SimTick`, which writes the
+simulated sensors into its rings), with the ONNX Runtime backend and
+:class:`~edgepilot.calibration.loop_hooks.CalibrationHooks` for compensation and residual logging:
 
-sensors into the snapshot samples -> ``begin_tick`` (sensor biases off) ->
-odometry -> observation -> inference -> action mapping -> ``compensate`` ->
-command to the robot -> ``record_policy`` -> physics for one period.
+sensors into the rings -> ``ControlTick.step`` (``begin_tick`` -> odometry -> observation -> inference ->
+action mapping -> ``compensate``) -> command to the robot -> ``record_policy`` -> physics for one period.
 
-What it leaves out is transport and timing (DDS, the watchdog, the stall
-supervisor, real-time pacing), which the DDS tests cover. The residual
-logger's records are drained on this thread every ``drain_every`` ticks
-instead of by its thread, so a seed reproduces a run exactly.
+What it leaves out is transport and timing (DDS, the stall supervisor, real-time pacing), which the DDS tests
+cover, and the start-up hold (hil/sim_tick.py says why). The residual logger's records are drained on this
+thread every ``drain_every`` ticks instead of by its thread, so a seed reproduces a run exactly.
 """
 
 from __future__ import annotations
@@ -23,19 +18,15 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from edgepilot.daemon.action.twist import TwistActionMapper
 from edgepilot.daemon.config.profile import Profile
-from edgepilot.daemon.observation.builder import ObservationBuilder
-from edgepilot.daemon.observation.odometry import WheelOdometry
-from edgepilot.daemon.service import check_backend_matches
 from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
 
 from .sim_robot import DiffDriveSim, SimParams
+from .sim_tick import SimTick
 
 
 @dataclass
@@ -62,55 +53,31 @@ def run_episode(profile: Profile, params: SimParams, *, seed: int, duration_s: f
     """Drive the simulated robot to the profile's goal for ``duration_s`` with the daemon's components."""
     from edgepilot.calibration.loop_hooks import CalibrationHooks
 
-    if profile.odometry is None:
-        raise ValueError("the in-process run needs a profile with odometry (the diffbot's)")
     dt = 1.0 / profile.loop.rate_hz
-    snapshots: dict[str, Any] = {}
-    for name, cfg in profile.streams.items():
-        if cfg.type == "sensor_msgs/msg/JointState":
-            snapshots[name] = SimpleNamespace(sample=np.zeros((2, len(cfg.joints))))
-        elif cfg.type == "sensor_msgs/msg/Imu":
-            snapshots[name] = SimpleNamespace(sample=np.zeros(10))
-    odo_cfg = profile.odometry
-    js = snapshots[odo_cfg.joint_stream].sample
-    imu = snapshots[odo_cfg.imu_stream].sample
-    joints = profile.streams[odo_cfg.joint_stream].joints
-    li, ri = joints.index(odo_cfg.left_joint), joints.index(odo_cfg.right_joint)
-    goal = next(t.goal_xy for t in profile.observation.terms if t.kind == "goal_relative")
-
-    odometry = WheelOdometry(odo_cfg.wheel_radius_m)
-    builder = ObservationBuilder(profile, snapshots, odometry)
     backend = OnnxRuntimeBackend(profile.model_path, profile.engine.intra_op_threads)
-    out = backend.outputs[profile.engine.output_name]
-    mapper = TwistActionMapper(profile.action, out.dtype)
-    model_input, action = check_backend_matches(profile, backend, mapper.action_size_needed)
-    hooks = CalibrationHooks(profile, snapshots, odometry, mapper.command, builder.obs, log=log or io.StringIO())
-
+    try:
+        loop = SimTick(profile, backend, tick_hooks=CalibrationHooks, log=log or io.StringIO())
+    except BaseException:
+        backend.close()
+        raise
+    hooks = loop.hooks
+    assert hooks is not None
+    goal = next(t.goal_xy for t in profile.observation.terms if t.kind == "goal_relative")
     sim = DiffDriveSim(params, np.random.default_rng(seed), render_backend="raycast")
     sim.reset(0.0, 0.0, yaw0_rad)
     c, s = math.cos(yaw0_rad), math.sin(yaw0_rad)
     gx, gy = c * goal[0] - s * goal[1], s * goal[0] + c * goal[1]
-    col = {n: i for i, n in enumerate(joints)}
     n_ticks = int(round(duration_s / dt))
     min_d = math.inf
     try:
         for k in range(n_ticks):
-            names, pos, vel = sim.joint_state()
-            for j, name in enumerate(names):
-                if name in col:
-                    js[0, col[name]] = pos[j]
-                    js[1, col[name]] = vel[j]
-            gyro, acc, quat = sim.imu()
-            imu[0:3] = gyro
-            imu[3:6] = acc
-            imu[6:10] = quat
-            hooks.begin_tick()
-            odometry.update(js[0, li], js[0, ri], imu[2], dt if k > 0 else 0.0)
-            np.copyto(model_input, builder.build())
-            backend.run()
-            command = hooks.compensate(mapper.map(action))
+            now = int(round(k * dt * 1e9))
+            command = loop.step(sim, now)
             sim.set_wheel_targets_from_twist(float(command[0]), float(command[5]))
-            hooks.record_policy(int(round(k * dt * 1e9)), k, command)
+            if loop.tick.ok:
+                hooks.record_policy(now, k, command)
+            else:
+                hooks.record_zero(now, k)
             sim.step(dt)
             x, y, _ = sim.pose()
             min_d = min(min_d, math.hypot(gx - x, gy - y))
@@ -120,6 +87,7 @@ def run_episode(profile: Profile, params: SimParams, *, seed: int, duration_s: f
         hooks.stop()
         backend.close()
         sim.close()
+    odometry = loop.odometry
     x, y, yaw = sim.pose()
     # The odometry frame is the start pose: express the true pose in it.
     dx, dy = x, y

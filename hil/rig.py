@@ -32,7 +32,8 @@ from typing import Any, TextIO
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from edgepilot.daemon.config.profile import GoalTerm, Profile, parse_profile
+from edgepilot.daemon.config.profile import Profile, parse_profile
+from edgepilot.daemon.observation.terms import GoalTerm
 from edgepilot.daemon.safety.fault_injection import FAULT_INJECTION_TOPIC
 
 from .daemon_process import DaemonProcess

@@ -36,6 +36,8 @@ from edgepilot.daemon.streams.ingest import StreamSnapshot
 
 
 class JointActionStage:
+    decimates = True  # asks skip_policy() each healthy tick; between() gives the command on the skipped ones
+
     def __init__(self, config: JointActionConfig, snapshot: StreamSnapshot, stream_joints: tuple[str, ...],
                  state: PolicyState, publisher: Any, max_age_s: float, clock_ns: Any) -> None:
         n = len(config.joints)

@@ -17,6 +17,8 @@ class TwistActionMapper:
     same preallocated ``command`` array every tick.
     """
 
+    decimates = False  # a policy step every tick (the joint stage's decimation has ticks between them)
+
     def __init__(self, config: ActionConfig, action_dtype: np.dtype | type = np.float32) -> None:
         self.command = np.zeros(6, dtype=np.float64)
         self._src = np.array([c.index for c in config.channels], dtype=np.intp)

@@ -1,38 +1,12 @@
-"""Profile sections for joint-target policies (Isaac Lab, legged_gym): observation terms and the joint action.
+"""The profile's joint-target action (Isaac Lab, legged_gym policies): ``action.output`` joint_positions or
+joint_torques.
 
-These models join the profile's discriminated unions in :mod:`.config`
-(``observation.terms[].kind`` and ``action.output``); they are validated once
-at load like every other section.
-
-Conventions (what a policy exported from Isaac Lab or legged_gym expects):
-
-* **Joint order.** ``action.joints`` is the policy's joint order: action ``i``
-  drives ``action.joints[i]``, and every joint term lists its values in the
-  order of its own ``joints`` (default: ``action.joints``). The robot's order is
-  whatever its JointState messages say; they are mapped by name every tick.
-* **Frames.** ``base_angular_velocity`` and ``projected_gravity`` are in the
-  base frame (x forward, y left, z up). The IMU reports in its own frame; the
-  IMU's mounting rotation ``imu_mounting_rpy`` (roll, pitch, yaw in rad,
-  fixed axes X then Y then Z, as a URDF joint's ``rpy``: the IMU frame's
-  orientation expressed in the base frame) rotates IMU-frame vectors into the
-  base frame: ``v_base = R(rpy) @ v_imu``.
-* **Projected gravity** is the unit gravity direction ``[0, 0, -1]`` (world)
-  expressed in the base frame, from the IMU's orientation quaternion, as
-  Isaac Lab's ``projected_gravity`` and legged_gym's ``projected_gravity``
-  (``quat_rotate_inverse(base_quat, [0, 0, -1])``); level and upright gives
-  ``[0, 0, -1]``.
-* **Scale and clip**: every term is ``clip((raw + offset) * scale, clip)``
-  like the other terms (legged_gym's order). Isaac Lab clips *before* it
-  scales: give its ``clip`` bounds multiplied by its ``scale`` here.
-* **History**: ``history`` > 1 stacks the term's last values (after scale and
-  clip), **oldest first, newest last**, as Isaac Lab's ``CircularBuffer``
-  flattens ``history_length``; after activation the first value fills every
-  slot (Isaac Lab fills the buffer with the first observation after a reset).
-  A term of ``n`` values with ``history: h`` takes ``n * h`` places,
-  ``[v(t-h+1) ..., v(t)]``.
-* **Last action** is the policy's previous raw output after ``action.clip``
-  and before ``action.scale`` (Isaac Lab's ``last_action``, legged_gym's
-  ``actions``); zeros before the first policy step.
+``action.joints`` is the policy's joint order: action ``i`` drives ``action.joints[i]``; the robot's order is
+whatever its JointState messages say, mapped by name every tick. The joint-policy observation terms
+(base_angular_velocity, projected_gravity, velocity_command, joint_position_relative, joint_velocity_policy,
+last_action, gait_phase) and their conventions (frames, scale and clip, history) are registered with every
+other term in daemon/observation/terms/ (conventions: daemon/observation/terms/stacked.py); their names are
+re-exported here for the code that imports them from this module.
 """
 
 from __future__ import annotations
@@ -41,130 +15,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from edgepilot.daemon.config.base import Bounded, ScaledTermBase, StrictModel
+from edgepilot.daemon.config.base import Bounded, StrictModel
 from edgepilot.daemon.config.topics import TopicName
-
-
-class _LeggedTermBase(ScaledTermBase):
-    history: int = Field(default=1, ge=1, le=64, description="Ticks stacked, oldest first (module docstring).")
-
-    def values_per_tick(self, action_joints: tuple[str, ...]) -> int:
-        raise NotImplementedError
-
-    def size(self, action_joints: tuple[str, ...]) -> int:
-        return self.values_per_tick(action_joints) * self.history
-
-
-class _ImuTermBase(_LeggedTermBase):
-    stream: str = Field(description="Name of a sensor_msgs/Imu stream in 'streams'.")
-    imu_mounting_rpy: tuple[Bounded, Bounded, Bounded] = Field(
-        default=(0.0, 0.0, 0.0), description="IMU frame in the base frame: roll, pitch, yaw, rad (fixed axes XYZ).")
-
-
-class BaseAngularVelocityTerm(_ImuTermBase):
-    """Base angular velocity x, y, z (rad/s, base frame): the IMU's gyro rotated by the mounting rotation."""
-
-    kind: Literal["base_angular_velocity"]
-
-    def values_per_tick(self, action_joints: tuple[str, ...]) -> int:
-        return 3
-
-
-class ProjectedGravityTerm(_ImuTermBase):
-    """Unit gravity direction in the base frame (3 values), from the IMU orientation quaternion."""
-
-    kind: Literal["projected_gravity"]
-
-    def values_per_tick(self, action_joints: tuple[str, ...]) -> int:
-        return 3
-
-
-VelocityField = Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z"]
-
-
-class VelocityCommandTerm(_LeggedTermBase):
-    """The commanded base velocity (m/s, rad/s, base frame), one value per field in ``fields`` order.
-
-    From ``stream`` (a Twist/TwistStamped stream such as /cmd_vel_in), each field
-    clipped to ``limits``; while that stream has no sample younger than its
-    ``max_age_s`` the command is **zero** (stand still). Or fixed: ``value``.
-    """
-
-    kind: Literal["velocity_command"]
-    fields: tuple[VelocityField, ...] = Field(default=("linear.x", "linear.y", "angular.z"), min_length=1)
-    stream: str | None = Field(default=None, description="Twist or TwistStamped stream; exclusive with 'value'.")
-    value: tuple[Bounded, ...] | None = Field(default=None, description="Fixed command, one per field (m/s, rad/s).")
-    limits: tuple[tuple[Bounded, Bounded], ...] | None = Field(
-        default=None, description="[low, high] per field, applied to the streamed command (m/s, rad/s). Default: none.")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> "VelocityCommandTerm":
-        if (self.stream is None) == (self.value is None):
-            raise ValueError("velocity_command needs exactly one of 'stream' (a Twist stream, e.g. /cmd_vel_in) "
-                             "or 'value' (a fixed command, one number per field)")
-        if self.value is not None and len(self.value) != len(self.fields):
-            raise ValueError(f"value has {len(self.value)} numbers for {len(self.fields)} fields {list(self.fields)}")
-        if self.limits is not None:
-            if len(self.limits) != len(self.fields):
-                raise ValueError(f"limits has {len(self.limits)} pairs for {len(self.fields)} fields {list(self.fields)}")
-            for lo, hi in self.limits:
-                if not lo <= hi:
-                    raise ValueError(f"limits pair {[lo, hi]} must be [low, high] with low <= high")
-        return self
-
-    def values_per_tick(self, action_joints: tuple[str, ...]) -> int:
-        return len(self.fields)
-
-
-class _JointListTerm(_LeggedTermBase):
-    joints: tuple[str, ...] | None = Field(
-        default=None, description="Joint names in the policy's order; default: action.joints.")
-
-    def joint_names(self, action_joints: tuple[str, ...]) -> tuple[str, ...]:
-        return self.joints if self.joints is not None else action_joints
-
-    def values_per_tick(self, action_joints: tuple[str, ...]) -> int:
-        return len(self.joint_names(action_joints))
-
-
-class JointPositionRelativeTerm(_JointListTerm):
-    """Joint positions minus ``action.default_positions`` (rad), in the policy's order."""
-
-    kind: Literal["joint_position_relative"]
-    stream: str = Field(description="Name of a JointState stream in 'streams'.")
-
-
-class JointVelocityPolicyTerm(_JointListTerm):
-    """Joint velocities (rad/s) in the policy's order (``joints`` optional: default action.joints)."""
-
-    kind: Literal["joint_velocity_policy"]
-    stream: str = Field(description="Name of a JointState stream in 'streams'.")
-
-
-class LastActionTerm(_JointListTerm):
-    """The previous policy action (after action.clip, before action.scale), one per action joint."""
-
-    kind: Literal["last_action"]
-
-    @model_validator(mode="after")
-    def _all_joints(self) -> "LastActionTerm":
-        if self.joints is not None:
-            raise ValueError("last_action covers the whole action vector, in action.joints order; remove 'joints'")
-        return self
-
-
-class GaitPhaseTerm(_LeggedTermBase):
-    """Gait clock: [sin(2 pi f t), cos(2 pi f t)], t = policy steps since activation x policy period (s)."""
-
-    kind: Literal["gait_phase"]
-    frequency_hz: float = Field(gt=0, le=100, description="Gait frequency f, Hz.")
-
-    def values_per_tick(self, action_joints: tuple[str, ...]) -> int:
-        return 2
-
-
-LEGGED_TERMS = (BaseAngularVelocityTerm, ProjectedGravityTerm, VelocityCommandTerm, JointPositionRelativeTerm,
-                JointVelocityPolicyTerm, LastActionTerm, GaitPhaseTerm)
+from edgepilot.daemon.observation.terms import (LEGGED_TERMS, BaseAngularVelocityTerm, GaitPhaseTerm,  # noqa: F401
+                                                JointPositionRelativeTerm, JointVelocityPolicyTerm, LastActionTerm,
+                                                ProjectedGravityTerm, VelocityCommandTerm)
 
 
 class JointActionConfig(StrictModel):
@@ -262,47 +117,12 @@ class JointActionConfig(StrictModel):
         return [float(v.get(x, default)) for x in self.joints]
 
 
-_TWIST_TYPES = ("geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped")
+def check_joint_action(profile) -> None:  # noqa: ANN001 - a config.Profile (imported there, not here)
+    """The joint action's stream and joints against the streams; raises ValueError naming the field.
 
-
-def check_joint_policy(profile) -> None:  # noqa: ANN001 - a config.Profile (imported there, not here)
-    """Cross-references of the joint-policy terms and action with the streams; raises ValueError naming the field."""
+    (Each observation term checks its own references: daemon/observation/terms/.)"""
     streams = profile.streams
     action = profile.action
-    action_joints: tuple[str, ...] = action.joints if isinstance(action, JointActionConfig) else ()
-    for i, term in enumerate(profile.observation.terms):
-        if not isinstance(term, LEGGED_TERMS):
-            continue
-        where = f"observation.terms[{i}] ({term.kind})"
-        if isinstance(term, (_JointListTerm, GaitPhaseTerm)) and not action_joints:
-            raise ValueError(f"{where} needs action.output joint_positions or joint_torques (it reads action.joints "
-                             "or the policy step)")
-        if isinstance(term, _ImuTermBase):
-            s = streams.get(term.stream)
-            if s is None or s.type != "sensor_msgs/msg/Imu":
-                raise ValueError(f"{where}.stream={term.stream!r} must name an Imu stream; streams: {sorted(streams)}")
-            if not s.required:
-                raise ValueError(f"streams.{term.stream}.required is false but {where} reads it: set required: true")
-        elif isinstance(term, (JointPositionRelativeTerm, JointVelocityPolicyTerm)):
-            s = streams.get(term.stream)
-            if s is None or s.type != "sensor_msgs/msg/JointState":
-                raise ValueError(f"{where}.stream={term.stream!r} must name a JointState stream; streams: {sorted(streams)}")
-            if not s.required:
-                raise ValueError(f"streams.{term.stream}.required is false but {where} reads it: set required: true")
-            names = term.joint_names(action_joints)
-            missing = [j for j in names if j not in s.joints]
-            if missing:
-                raise ValueError(f"{where}: policy joints {missing} are never published: they are not in "
-                                 f"streams.{term.stream}.joints {list(s.joints)}; add them there")
-            if isinstance(term, JointPositionRelativeTerm):
-                nodef = [j for j in names if j not in action.default_positions]
-                if nodef:
-                    raise ValueError(f"{where}: joints {nodef} have no action.default_positions entry")
-        elif isinstance(term, VelocityCommandTerm) and term.stream is not None:
-            s = streams.get(term.stream)
-            if s is None or s.type not in _TWIST_TYPES:
-                raise ValueError(f"{where}.stream={term.stream!r} must name a Twist or TwistStamped stream; "
-                                 f"streams: {sorted(streams)}")
     if isinstance(action, JointActionConfig):
         s = streams.get(action.stream)
         if s is None or s.type != "sensor_msgs/msg/JointState":
@@ -313,8 +133,3 @@ def check_joint_policy(profile) -> None:  # noqa: ANN001 - a config.Profile (imp
                              f"{list(s.joints)}; add them there")
         if not s.required:
             raise ValueError(f"streams.{action.stream}.required is false but action.stream reads it: set required: true")
-
-
-def legged_term_size(term: _LeggedTermBase, action) -> int:  # noqa: ANN001
-    """Values a joint-policy term puts into the observation (history included)."""
-    return term.size(action.joints if isinstance(action, JointActionConfig) else ())

@@ -23,14 +23,21 @@ import yaml
 from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError, model_validator
 
 
-from edgepilot.daemon.config.base import Bounded, ScaledTermBase, StrictModel
+from edgepilot.daemon.config.base import Bounded, StrictModel
 from edgepilot.daemon.config.calibration_sections import ResidualsConfig
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
 from edgepilot.daemon.config.topics import FIXED_OUTPUT_TOPICS, TopicName
 from edgepilot.daemon.config.yaml_loading import YamlProfileError, load_yaml_text
-from edgepilot.daemon.config.joint_policy import (BaseAngularVelocityTerm, GaitPhaseTerm, JointActionConfig, JointPositionRelativeTerm,
-                                  JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm, VelocityCommandTerm,
-                                  LEGGED_TERMS, check_joint_policy, legged_term_size)
+from edgepilot.daemon.config.joint_policy import JointActionConfig, check_joint_action
+from edgepilot.daemon.config.observation import (ObservationConfig, OdometryConfig, check_observation,
+                                                 rebuild_observation_config, term_context)
+from edgepilot.daemon.observation.terms import TermContext
+from edgepilot.daemon.observation.terms import registry as term_registry
+# Term config models, re-exported for the modules that import them from here (daemon/service.py, streams/ingest.py).
+from edgepilot.daemon.observation.terms import (LEGGED_TERMS, BaseAngularVelocityTerm, GaitPhaseTerm,  # noqa: F401
+                                                GoalTerm, ImuTerm, JointPositionRelativeTerm, JointTerm,
+                                                JointVelocityPolicyTerm, LastActionTerm, ProjectedGravityTerm,
+                                                TwistCommandTerm, VelocityCommandTerm)
 
 
 class ProfileError(ValueError):
@@ -153,67 +160,9 @@ class StreamConfig(StrictModel):
         return self
 
 
-# --------------------------------------------------------------------------- observation terms
-
-
-class JointTerm(ScaledTermBase):
-    """Joint positions (rad) or velocities (rad/s) from a JointState stream, in ``joints`` order (policy order)."""
-
-    kind: Literal["joint_position", "joint_velocity"]
-    stream: str = Field(description="Name of a JointState stream in 'streams'.")
-    joints: tuple[str, ...] = Field(min_length=1, description="Joint names in the order the policy expects.")
-
-
-class ImuTerm(ScaledTermBase):
-    """IMU angular velocity (rad/s) or linear acceleration (m/s^2), IMU body frame."""
-
-    kind: Literal["imu_angular_velocity", "imu_linear_acceleration"]
-    stream: str = Field(description="Name of an Imu stream in 'streams'.")
-    axes: tuple[Literal["x", "y", "z"], ...] = Field(min_length=1, description="Axes, in policy order.")
-
-
-class GoalTerm(ScaledTermBase):
-    """Goal position in the robot's body frame (m), from the daemon's own wheel/gyro odometry.
-
-    Two values: x (forward) and y (left) of the goal relative to the robot.
-    """
-
-    kind: Literal["goal_relative"]
-    goal_xy: tuple[Bounded, Bounded] = Field(description="Goal in the odometry frame (the start pose), m.")
-
-
-class TwistCommandTerm(ScaledTermBase):
-    """A commanded velocity from a Twist input stream (e.g. teleop or a planner on /cmd_vel_in), m/s and rad/s.
-
-    One value per listed field, in the order the policy expects.
-    """
-
-    kind: Literal["twist_command"]
-    stream: str = Field(description="Name of a geometry_msgs/Twist or TwistStamped stream in 'streams'.")
-    fields: tuple[Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z"], ...] = Field(
-        min_length=1, description="Twist fields, in policy order.")
-
-
-# Joint-policy terms (Isaac Lab / legged_gym): daemon/config/joint_policy.py.
-ObservationTerm = Annotated[Union[JointTerm, ImuTerm, GoalTerm, TwistCommandTerm, BaseAngularVelocityTerm,
-                                  ProjectedGravityTerm, VelocityCommandTerm, JointPositionRelativeTerm,
-                                  JointVelocityPolicyTerm, LastActionTerm, GaitPhaseTerm], Field(discriminator="kind")]
-
-
-class ObservationConfig(StrictModel):
-    input_name: str = Field(description="Name of the model input the observation feeds.")
-    terms: tuple[ObservationTerm, ...] = Field(min_length=1)
-
-
-class OdometryConfig(StrictModel):
-    """Planar odometry integrated each tick: distance from wheel encoders, heading from the gyro."""
-
-    joint_stream: str
-    imu_stream: str
-    left_joint: str
-    right_joint: str
-    wheel_radius_m: float = Field(gt=0, le=5)
-    wheel_separation_m: float = Field(gt=0, le=20)
+# --------------------------------------------------------------------------- observation, odometry
+# The sections: daemon/config/observation.py (ObservationConfig, OdometryConfig); the terms, one file each, in a
+# registry: daemon/observation/terms/.
 
 
 # --------------------------------------------------------------------------- engine, action
@@ -477,45 +426,8 @@ class Profile(StrictModel):
 
     @model_validator(mode="after")
     def _cross_references(self) -> "Profile":
-        streams = self.streams
-        for i, term in enumerate(self.observation.terms):
-            where = f"observation.terms[{i}]"
-            if isinstance(term, JointTerm):
-                s = streams.get(term.stream)
-                if s is None or s.type != "sensor_msgs/msg/JointState":
-                    raise ValueError(f"{where}.stream={term.stream!r} must name a JointState stream; streams: {sorted(streams)}")
-                missing = [j for j in term.joints if j not in s.joints]
-                if missing:
-                    raise ValueError(f"{where}.joints {missing} are not in streams.{term.stream}.joints {list(s.joints)}; add them there")
-            elif isinstance(term, ImuTerm):
-                s = streams.get(term.stream)
-                if s is None or s.type != "sensor_msgs/msg/Imu":
-                    raise ValueError(f"{where}.stream={term.stream!r} must name an Imu stream; streams: {sorted(streams)}")
-            elif isinstance(term, GoalTerm) and self.odometry is None:
-                raise ValueError(f"{where} (goal_relative) needs an 'odometry' section")
-            elif isinstance(term, TwistCommandTerm):
-                s = streams.get(term.stream)
-                if s is None or s.type not in TWIST_INPUT_TYPES:
-                    raise ValueError(f"{where}.stream={term.stream!r} must name a Twist or TwistStamped stream; streams: {sorted(streams)}")
-        if self.odometry is not None:
-            o = self.odometry
-            js = streams.get(o.joint_stream)
-            if js is None or js.type != "sensor_msgs/msg/JointState":
-                raise ValueError(f"odometry.joint_stream={o.joint_stream!r} must name a JointState stream")
-            for j in (o.left_joint, o.right_joint):
-                if j not in js.joints:
-                    raise ValueError(f"odometry joint {j!r} is not in streams.{o.joint_stream}.joints {list(js.joints)}")
-            imu = streams.get(o.imu_stream)
-            if imu is None or imu.type != "sensor_msgs/msg/Imu":
-                raise ValueError(f"odometry.imu_stream={o.imu_stream!r} must name an Imu stream")
-        fed = {t.stream for t in self.observation.terms if isinstance(t, (JointTerm, ImuTerm, TwistCommandTerm))}
-        if self.odometry is not None:
-            fed |= {self.odometry.joint_stream, self.odometry.imu_stream}
-        for name in sorted(fed):
-            if not streams[name].required:
-                raise ValueError(f"streams.{name}.required is false but the observation reads it; a policy must not "
-                                 "run on data that may be missing: set required: true")
-        check_joint_policy(self)  # joint-policy terms and action.joints against the streams
+        check_observation(self)  # every term's references (daemon/observation/terms/) and the odometry's
+        check_joint_action(self)  # action.stream and action.joints against the streams
         self._check_loop_sync()
         period = 1.0 / self.loop.rate_hz
         if self.watchdog.stall_timeout_s <= period:
@@ -550,20 +462,22 @@ class Profile(StrictModel):
         p = Path(self.engine.model)
         return p if p.is_absolute() else (self.base_dir / p)
 
+    def term_context(self) -> TermContext:
+        """What the observation terms see of this profile (daemon/observation/terms/base.py)."""
+        return term_context(self)
+
     def observation_size(self) -> int:
-        n = 0
-        for t in self.observation.terms:
-            if isinstance(t, JointTerm):
-                n += len(t.joints)
-            elif isinstance(t, ImuTerm):
-                n += len(t.axes)
-            elif isinstance(t, TwistCommandTerm):
-                n += len(t.fields)
-            elif isinstance(t, LEGGED_TERMS):
-                n += legged_term_size(t, self.action)
-            else:
-                n += 2
-        return n
+        ctx = self.term_context()
+        return sum(t.size(ctx) for t in self.observation.terms)
+
+
+def _rebuild_term_union() -> None:
+    # A term registered after this module was imported (a test's toy term): the union is rebuilt from the registry.
+    rebuild_observation_config()
+    Profile.model_rebuild(force=True)
+
+
+term_registry.on_change(_rebuild_term_union)
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:

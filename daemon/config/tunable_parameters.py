@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgepilot.daemon.config.profile import GoalTerm, Profile, parse_profile
+from edgepilot.daemon.config.profile import Profile, parse_profile
+from edgepilot.daemon.observation.terms import GoalTerm
 
 ParameterValue = float | int | bool | str
 

@@ -9,11 +9,12 @@ command latency, gyro bias and noise, encoder noise; see
 SimParams.randomized), from a random heading, towards a random goal (0.5 to
 3 m away, any bearing) or the deployment goal (2, 1) m.
 
-Training matches deployment exactly: the observation is computed by the
-daemon's own ObservationBuilder from sensor samples laid out as the daemon's
-stream snapshots, with the daemon's WheelOdometry, and the action becomes a
-command through the daemon's TwistActionMapper, all configured from
-daemon/profiles/diffbot.yaml, at the profile's loop rate (50 Hz).
+Training matches deployment exactly: every tick is the daemon's own
+ControlTick (daemon/tick.py) on the simulated sensors written into the
+daemon's stream rings: its WheelOdometry, ObservationBuilder, watchdog checks
+and TwistActionMapper, all configured from daemon/profiles/diffbot.yaml, at
+the profile's loop rate (50 Hz); the policy being trained is its inference
+backend (PolicyBackend).
 
 Fitness (ground truth, per episode): progress towards the goal, a bonus for
 every second spent within 0.15 m, a penalty on actions near the goal and on
@@ -42,16 +43,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import yaml
 
-from edgepilot.daemon.action.twist import TwistActionMapper
 from edgepilot.daemon.config.profile import Profile, default_profile_path, parse_profile
-from edgepilot.daemon.observation.builder import ObservationBuilder
-from edgepilot.daemon.observation.odometry import WheelOdometry
+from edgepilot.engines.backend import TensorSpec
 from edgepilot.hil.sim_robot import DiffDriveSim, SimParams
+from edgepilot.hil.sim_tick import SimTick
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -142,6 +141,31 @@ class OnnxPolicy:
         return self.session.run(["action"], {"obs": self._buf})[0][0]
 
 
+class PolicyBackend:
+    """A policy callable (NumpyPolicy, OnnxPolicy) as the tick's inference backend (engines/backend.py's protocol).
+
+    The policy is called on the 1-D observation, as before the tick was shared, so its arithmetic (and every
+    training result) is unchanged.
+    """
+
+    def __init__(self, policy) -> None:  # type: ignore[no-untyped-def]
+        self.inputs = {"obs": np.zeros((1, OBS_SIZE), np.float32)}
+        self.outputs = {"action": np.zeros((1, ACT_SIZE), np.float32)}
+        self.obs = self.inputs["obs"][0]
+        self.action = self.outputs["action"][0]
+        self._policy = policy
+
+    def describe(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
+        return ([TensorSpec(n, a.shape, a.dtype) for n, a in self.inputs.items()],
+                [TensorSpec(n, a.shape, a.dtype) for n, a in self.outputs.items()])
+
+    def run(self) -> None:
+        np.copyto(self.action, self._policy(self.obs))
+
+    def close(self) -> None:
+        pass
+
+
 def export_onnx(theta: np.ndarray, path: Path) -> None:
     """Write the MLP as an ONNX graph: obs [1,5] -> MatMul/Add/Tanh -> MatMul/Add/Tanh -> action [1,2]."""
     import onnx
@@ -212,32 +236,22 @@ def sample_spec(rng: np.random.Generator, p_deploy: float = 0.5) -> EpisodeSpec:
 def run_episode(policy, spec: EpisodeSpec, data: dict, duration_s: float) -> dict:
     """Close the loop exactly as the daemon does and score the episode on ground truth.
 
-    Each tick: read the simulated sensors into snapshot-shaped samples, update
-    the daemon's WheelOdometry, build the observation with the daemon's
-    ObservationBuilder, run the policy, map the action with the daemon's
-    TwistActionMapper, send (linear.x, angular.z) to the robot, step physics.
+    Each tick: SimTick writes the simulated sensors into the daemon's
+    joint-state and IMU rings and runs ControlTick.step (odometry,
+    observation, the policy, the action mapping); send (linear.x, angular.z)
+    to the robot, step physics (hil/sim_tick.py: driven from the first tick).
     """
     profile = profile_with_goal(data, spec.goal_xy)
     dt = 1.0 / profile.loop.rate_hz
-    js_cfg = profile.streams[profile.odometry.joint_stream]
-    # Snapshot samples in the daemon's layouts (daemon/streams/ingest.py).
-    js_sample = np.zeros((2, len(js_cfg.joints)))
-    imu_sample = np.zeros(10)
-    snapshots = {profile.odometry.joint_stream: SimpleNamespace(sample=js_sample), profile.odometry.imu_stream: SimpleNamespace(sample=imu_sample)}
-    odometry = WheelOdometry(profile.odometry.wheel_radius_m)
-    builder = ObservationBuilder(profile, snapshots, odometry)
-    mapper = TwistActionMapper(profile.action)
-    # The mapper's np.take(out=float64) refuses float32 input under numpy >= 2.x; widening is exact.
-    action64 = np.zeros(mapper.action_size_needed)
-    li = js_cfg.joints.index(profile.odometry.left_joint)
-    ri = js_cfg.joints.index(profile.odometry.right_joint)
+    period_ns = int(round(dt * 1e9))
+    backend = PolicyBackend(policy)
+    loop = SimTick(profile, backend)
 
     sim = DiffDriveSim(spec.params, np.random.default_rng(spec.seed), render_backend="raycast")
     sim.reset(0.0, 0.0, spec.yaw0)
     c, s = math.cos(spec.yaw0), math.sin(spec.yaw0)
     gx = c * spec.goal_xy[0] - s * spec.goal_xy[1]  # goal in the world frame
     gy = s * spec.goal_xy[0] + c * spec.goal_xy[1]
-    col = {n: i for i, n in enumerate(js_cfg.joints)}
 
     n_steps = int(round(duration_s / dt))
     d_prev = math.hypot(gx, gy)
@@ -245,21 +259,9 @@ def run_episode(policy, spec: EpisodeSpec, data: dict, duration_s: float) -> dic
     ret = 0.0
     prev_a0 = prev_a1 = 0.0
     reached_t = None
+    action = backend.action
     for k in range(n_steps):
-        names, pos, vel = sim.joint_state()
-        for j, name in enumerate(names):
-            if name in col:
-                js_sample[0, col[name]] = pos[j]
-                js_sample[1, col[name]] = vel[j]
-        gyro, accel, quat = sim.imu()
-        imu_sample[0:3] = gyro
-        imu_sample[3:6] = accel
-        imu_sample[6:10] = quat
-        odometry.update(js_sample[0, li], js_sample[0, ri], imu_sample[2], dt)
-        obs = builder.build()
-        action = policy(obs)
-        np.copyto(action64, action[: len(action64)])
-        cmd = mapper.map(action64)
+        cmd = loop.step(sim, k * period_ns)  # the zero command on a faulted tick, as the robot would get it
         sim.set_wheel_targets_from_twist(cmd[0], cmd[5])
         sim.step(dt)
 

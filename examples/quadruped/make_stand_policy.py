@@ -27,7 +27,7 @@ def build(profile_path: Path, out: Path, gain: float = 1.0) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     from edgepilot.daemon.config.profile import JointActionConfig, parse_profile
-    from edgepilot.daemon.config.joint_policy import LEGGED_TERMS, JointPositionRelativeTerm
+    from edgepilot.daemon.observation.terms import JointPositionRelativeTerm
     import yaml
 
     data = yaml.safe_load(profile_path.read_text())
@@ -39,8 +39,9 @@ def build(profile_path: Path, out: Path, gain: float = 1.0) -> Path:
     n_act = len(act.joints)
     w = np.zeros((n_obs, n_act), np.float32)
     pos = 0
+    ctx = profile.term_context()
     for t in profile.observation.terms:
-        size = t.size(act.joints) if isinstance(t, LEGGED_TERMS) else None
+        size = t.size(ctx)
         if isinstance(t, JointPositionRelativeTerm):
             names = t.joint_names(act.joints)
             for i, j in enumerate(names):

@@ -234,3 +234,25 @@ def test_builder_killed_mid_write_leaves_a_prunable_leftover(tmp_path: Path) -> 
     assert left.name.startswith(".x-abababababababab.ort.onnx.tmp-")
     assert cache.entries() == []  # never mistaken for an engine
     assert temp_path_for(Path("a")).name != temp_path_for(Path("a")).name
+
+
+def test_a_rebuild_writes_beside_the_old_engine_and_deletes_it_only_after_the_sidecar_commits(tmp_path: Path) -> None:
+    from edgepilot.engines.cache_key import EngineKey
+    from edgepilot.engines.engine_cache import EngineCache, sidecar_name_for_engine
+
+    cache = EngineCache(tmp_path)
+    key = EngineKey(backend="onnxruntime", runtime_version="1.0", device="cpu", compute_capability="", precision="fp32",
+                    model_sha256="0" * 64, shapes=())
+    fields = dict(source_model="/m.onnx", reference_model="/m.onnx", inputs=[], outputs=[], build_seconds=0.0)
+    first = cache.write(key, "p", b"old engine", **fields)
+    second = cache.write(key, "p", b"new engine", **fields)
+    assert first.engine_path != second.engine_path  # named by content: the old sidecar's engine was never touched
+    assert not first.engine_path.exists() and second.engine_path.read_bytes() == b"new engine"
+    assert [e.intact for e in cache.entries()] == [True] and cache.leftovers(min_age_s=0.0) == []
+    assert sidecar_name_for_engine(second.engine_path.name) == second.meta_path.name
+    # A cache written with the earlier naming (no content digest) still maps engine -> sidecar and cleans up.
+    assert sidecar_name_for_engine(f"p-{key.digest[:16]}.ort.onnx") == second.meta_path.name
+    legacy = tmp_path / f"p-{key.digest[:16]}.ort.onnx"
+    legacy.write_bytes(b"legacy")
+    cache.write(key, "p", b"third", **fields)
+    assert not legacy.exists()

@@ -37,7 +37,10 @@ def test_build_inspect_verify_list_prune(tmp_path: Path) -> None:
 
     model = jrun(cache, "inspect", str(EXAMPLE_POLICY))
     assert model["opset"] == 17 and model["inputs"][0]["name"] == "obs" and model["outputs"][0]["shape"] == [1, 2]
-    assert model["cached_engines"] == [str(engine_file.with_name(engine_file.name.replace(".ort.onnx", ".json")))]
+    (sidecar,) = cache.glob("diffbot_policy-*.json")
+    assert model["cached_engines"] == [str(sidecar)]
+    # Engine files carry their own content digest, so a rebuild never overwrites the engine a sidecar names.
+    assert engine_file.name == sidecar.stem + "." + json.loads(sidecar.read_text())["engine_sha256"][:12] + ".ort.onnx"
 
     info = jrun(cache, "inspect", str(engine_file))
     assert info["state"] == "valid" and info["key"]["precision"] == "fp32" and info["key"]["backend"] == "onnxruntime"

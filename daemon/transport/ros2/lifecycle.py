@@ -40,26 +40,11 @@ from edgepilot.daemon.config.tunable_parameters import apply_parameters, tunable
 from edgepilot.daemon.transport.ros2.rclpy_transport import RclpyTransport
 
 
-class _BorrowedBackend:
-    """The engine belongs to the node (configure to cleanup), not to one activation's Daemon."""
-
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
-        self.inputs = backend.inputs
-        self.outputs = backend.outputs
-        self.run = backend.run
-
-    def describe(self) -> Any:
-        return self._backend.describe()
-
-    def close(self) -> None:
-        pass
-
-
 class EdgepilotLifecycleNode(LifecycleNode):
-    def __init__(self, config_path: Path, profile: Profile, **kwargs: Any) -> None:
+    def __init__(self, config_path: Path, profile: Profile, tick_hooks: Any = None, **kwargs: Any) -> None:
         super().__init__(profile.transport.node_name, namespace=profile.transport.namespace or None, **kwargs)
         self._config_path = config_path
+        self._tick_hooks = tick_hooks  # daemon/tick_hooks.py: the caller's (the CLI passes the calibration hooks)
         self.declare_parameter("profile", str(config_path))
         for name, value in tunable_parameters(profile).items():
             self.declare_parameter(name, value)
@@ -76,7 +61,7 @@ class EdgepilotLifecycleNode(LifecycleNode):
         from edgepilot.engines.backend import BackendError
 
         from edgepilot.daemon.inference.backend_loading import open_backend
-        from edgepilot.daemon.service import check_backend_matches
+        from edgepilot.daemon.tick import check_backend_matches
 
         try:
             base = load_profile(self.get_parameter("profile").value)
@@ -106,7 +91,7 @@ class EdgepilotLifecycleNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from edgepilot.daemon.service import Daemon
+        from edgepilot.daemon.service import Service
 
         assert self.profile is not None and self.backend is not None
         profile = self.profile
@@ -115,10 +100,14 @@ class EdgepilotLifecycleNode(LifecycleNode):
             profile = profile.model_copy(update={"transport": profile.transport.model_copy(update={"domain_id": int(domain)})})
         self.transport = RclpyTransport.for_node(self)
         try:
-            self.daemon = Daemon(profile, self.transport, _BorrowedBackend(self.backend))
+            # The engine is the node's (configure to cleanup), the transport this activation's: the service
+            # closes neither.
+            self.daemon = Service(profile, self.transport, self.backend, tick_hooks=self._tick_hooks)
             self.daemon.start_supervisor()
         except Exception as err:  # noqa: BLE001 - report and stay inactive
             self.get_logger().error(f"activate failed: {err}")
+            if self.daemon is not None:
+                self.daemon.close()
             self.transport.close()
             self.transport, self.daemon = None, None
             return TransitionCallbackReturn.FAILURE
@@ -139,7 +128,9 @@ class EdgepilotLifecycleNode(LifecycleNode):
             self.daemon.request_stop()
             if self._loop_thread is not None:
                 self._loop_thread.join(timeout=10.0)
-            self.daemon.close()  # the transport's subscriptions and publishers; the engine is borrowed
+            self.daemon.close()
+            if self.transport is not None:
+                self.transport.close()  # this activation's subscriptions and publishers; the engine stays
             self.daemon, self.transport, self._loop_thread = None, None, None
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -172,7 +163,8 @@ class EdgepilotLifecycleNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
 
-def run_lifecycle_node(config_path: Path, profile: Profile, *, autostart: bool = False, args: list[str] | None = None) -> int:
+def run_lifecycle_node(config_path: Path, profile: Profile, *, autostart: bool = False, args: list[str] | None = None,
+                       tick_hooks: Any = None) -> int:
     """Run the node until SIGINT/SIGTERM; zero velocity is published before rclpy shuts down."""
     from rclpy.signals import SignalHandlerOptions
 
@@ -181,7 +173,7 @@ def run_lifecycle_node(config_path: Path, profile: Profile, *, autostart: bool =
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    node = EdgepilotLifecycleNode(Path(config_path), profile)
+    node = EdgepilotLifecycleNode(Path(config_path), profile, tick_hooks)
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     spin = threading.Thread(target=executor.spin, name="edgepilot-executor", daemon=True)

@@ -115,7 +115,8 @@ def test_a_stuck_sender_makes_the_loop_publish_zero_itself(tmp_path: Path, dds_d
     try:
         assert probe.stdout is not None and probe.stdout.readline().startswith("ready"), "the command probe did not start"
         transport = DdsTransport(dds_domain)
-        daemon = Daemon(profile, transport, OnnxRuntimeBackend(profile.model_path), log=sys.stderr)
+        backend = OnnxRuntimeBackend(profile.model_path)
+        daemon = Daemon(profile, transport, backend, log=sys.stderr)
         assert daemon.sender is not None
         real = daemon.sender._publish
         stuck = threading.Event()
@@ -132,7 +133,9 @@ def test_a_stuck_sender_makes_the_loop_publish_zero_itself(tmp_path: Path, dds_d
             summary = daemon.run(duration_s=5.0, install_signal_handlers=False)
         finally:
             stuck.set()
-            daemon.close()
+            transport.close()
+            daemon.close()  # what the daemon made; the transport and the engine are the caller's
+            backend.close()
     finally:
         probe.terminate()
         probe.wait(timeout=10)

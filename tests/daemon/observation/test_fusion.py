@@ -14,8 +14,6 @@ from types import SimpleNamespace as NS
 import numpy as np
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from edgepilot.daemon.action.twist import TwistActionMapper
 from edgepilot.daemon.config.profile import default_profile_path, parse_profile
@@ -53,26 +51,7 @@ def pipeline(profile: object) -> tuple[dict, dict, ObservationBuilder]:
     return ingests, snaps, ObservationBuilder(profile, snaps, None)  # type: ignore[arg-type]
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    policy=st.permutations(JOINTS),
-    published=st.permutations(JOINTS + ["left_wheel_joint", "right_wheel_joint", "gripper"]),
-    values=st.lists(st.floats(-100, 100, allow_nan=False), min_size=14, max_size=14),
-)
-def test_joints_mapped_by_name_in_any_order(policy: list[str], published: list[str], values: list[float]) -> None:
-    profile = profile_with_joints(policy)
-    ingests, snaps, builder = pipeline(profile)
-    pos = {n: values[i] for i, n in enumerate(published)}
-    vel = {n: values[i + 7] for i, n in enumerate(published)}
-    ingests["joint_states"].on_message(joint_msg(published, pos, vel))
-    ingests["imu"].on_message(imu_msg(0.5, 0.0, -3.0))
-    now = time.monotonic_ns()
-    for s in snaps.values():
-        s.refresh(now)
-    obs = builder.build()
-    expected = [pos[j] for j in policy] + [(vel[j] + 1.0) * 2.0 for j in policy] + [-1.0, 0.5]
-    np.testing.assert_allclose(obs, np.array(expected, dtype=np.float32), rtol=1e-6)
-    assert ingests["joint_states"].dropped == 0
+# Joints mapped by name in any order: terms/test_joint_state.py.
 
 
 def test_malformed_joint_messages_are_counted_and_dropped() -> None:
@@ -137,17 +116,7 @@ def test_missing_stream_has_infinite_age() -> None:
     assert snaps["imu"].stamp_ns == -1 and snaps["imu"].age_s == math.inf
 
 
-def test_goal_term_uses_odometry_in_body_frame() -> None:
-    d = yaml.safe_load(default_profile_path().read_text())
-    profile = parse_profile(d, base_dir=default_profile_path().parent)
-    ingests = {n: make_ingest(n, c) for n, c in profile.streams.items()}
-    snaps = {n: StreamSnapshot(i) for n, i in ingests.items()}
-    odo = WheelOdometry(0.05)
-    builder = ObservationBuilder(profile, snaps, odo)
-    odo.x, odo.y, odo.yaw = 1.0, 0.0, math.pi / 2  # at (1, 0) facing +y; goal (2, 1) is 1 m ahead, 1 m to the right
-    obs = builder.build()
-    assert obs[3] == pytest.approx(0.5 * 1.0, abs=1e-6)   # forward, scaled by 0.5
-    assert obs[4] == pytest.approx(0.5 * -1.0, abs=1e-6)  # left (negative: to the right)
+# The goal in the body frame: terms/test_goal_relative.py.
 
 
 def test_odometry_straight_line_and_turn() -> None:

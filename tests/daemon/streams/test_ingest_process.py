@@ -51,7 +51,8 @@ def test_process_ingest_drives_and_its_death_zeroes_the_command(tmp_path: Path, 
     load = subprocess.Popen([sys.executable, "-m", "bench.sensor_load", "--domain-id", str(dds_domain), "--duration", "30"],
                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL)
     transport = DdsTransport(dds_domain)
-    daemon = Daemon(profile, transport, OnnxRuntimeBackend(profile.model_path), log=sys.stderr)
+    backend = OnnxRuntimeBackend(profile.model_path)
+    daemon = Daemon(profile, transport, backend, log=sys.stderr)
     shm = daemon.ingest_process.path
     killed_at: list[float] = []
     children: list[tuple[int, int, set[int]]] = []
@@ -72,7 +73,9 @@ def test_process_ingest_drives_and_its_death_zeroes_the_command(tmp_path: Path, 
         summary = daemon.run(duration_s=6.0, install_signal_handlers=False)
         killer.join(timeout=5)
     finally:
-        daemon.close()
+        transport.close()
+        daemon.close()  # what the daemon made; the transport and the engine are the caller's
+        backend.close()
         load.terminate()
         load.wait(timeout=10)
     assert not shm.exists()

@@ -1,0 +1,85 @@
+"""The profile's ``observation`` and ``odometry`` sections, and their cross-references with the streams.
+
+The terms themselves (config models, sizes, checks, computing objects) are registered in
+daemon/observation/terms/; ``observation.terms`` is the union of every registered kind, discriminated on
+``kind``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from edgepilot.daemon.config.base import StrictModel
+from edgepilot.daemon.config.joint_policy import JointActionConfig
+from edgepilot.daemon.observation.terms import TermContext
+from edgepilot.daemon.observation.terms import registry as term_registry
+
+ObservationTerm = term_registry.term_union()
+
+
+class ObservationConfig(StrictModel):
+    input_name: str = Field(description="Name of the model input the observation feeds.")
+    # The union is built from the registry at import (and rebuilt by rebuild_observation_config).
+    terms: tuple[ObservationTerm, ...] = Field(  # type: ignore[valid-type]
+        min_length=1, description="Observation terms, in policy order (kinds: daemon/observation/terms/).")
+
+
+def rebuild_observation_config() -> None:
+    """Rebuild ``ObservationConfig`` with the registry's current union (the profile then rebuilds itself)."""
+    global ObservationTerm
+    ObservationTerm = term_registry.term_union()
+    ObservationConfig.model_fields["terms"].annotation = tuple[ObservationTerm, ...]  # type: ignore[valid-type]
+    ObservationConfig.model_rebuild(force=True)
+
+
+class OdometryConfig(StrictModel):
+    """Planar odometry integrated each tick: distance from wheel encoders, heading from the gyro."""
+
+    joint_stream: str
+    imu_stream: str
+    left_joint: str
+    right_joint: str
+    wheel_radius_m: float = Field(gt=0, le=5)
+    wheel_separation_m: float = Field(gt=0, le=20)
+
+
+def term_context(profile: Any) -> TermContext:
+    """What the observation terms see of a profile (daemon/observation/terms/base.py)."""
+    act = profile.action
+    joint = isinstance(act, JointActionConfig)
+    return TermContext(streams=profile.streams, odometry=profile.odometry, action_joints=act.joints if joint else (),
+                       default_positions=act.default_positions if joint else {},
+                       policy_period_s=(act.decimation if joint else 1) / profile.loop.rate_hz)
+
+
+def check_observation(profile: Any) -> None:
+    """Every term's references (its own ``check``), then the odometry's; raises ValueError naming the field."""
+    ctx = term_context(profile)
+    for i, term in enumerate(profile.observation.terms):
+        term.check(ctx, f"observation.terms[{i}]")
+    o = profile.odometry
+    if o is None:
+        return
+    streams = profile.streams
+    js = streams.get(o.joint_stream)
+    if js is None or js.type != "sensor_msgs/msg/JointState":
+        raise ValueError(f"odometry.joint_stream={o.joint_stream!r} must name a JointState stream")
+    for j in (o.left_joint, o.right_joint):
+        if j not in js.joints:
+            raise ValueError(f"odometry joint {j!r} is not in streams.{o.joint_stream}.joints {list(js.joints)}")
+    imu = streams.get(o.imu_stream)
+    if imu is None or imu.type != "sensor_msgs/msg/Imu":
+        raise ValueError(f"odometry.imu_stream={o.imu_stream!r} must name an Imu stream")
+    for name in sorted({o.joint_stream, o.imu_stream}):
+        if not streams[name].required:
+            raise ValueError(f"streams.{name}.required is false but the observation reads it; a policy must not "
+                             "run on data that may be missing: set required: true")
+
+
+def observation_fields_read(profile: Any, stream: str) -> frozenset[str]:
+    """The message fields of ``stream`` the observation terms read (position, velocity, angular_velocity, ...);
+    the odometry's and the action's reads are not included."""
+    ctx = term_context(profile)
+    return frozenset(f for t in profile.observation.terms for s, f in t.fields_read(ctx) if s == stream)
