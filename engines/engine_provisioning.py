@@ -45,6 +45,7 @@ from .model_check import CheckedModel, ModelCheckError, check_onnx_model, declar
 from .platform_detect import RequestedBackend, choose_backend, detect_platform
 from .shape_profile import InputShape
 from .torchscript_export import (DEFAULT_EXPORT_OPSET, EXPORT_VERSION, TORCHSCRIPT_SUFFIXES, TorchScriptSource,
+                                 _resolve, find_module_state, load_torchscript,
                                  export_torchscript, is_torchscript, state_pairs_from_json, state_pairs_from_onnx,
                                  state_pairs_to_json)
 from .verify import (MIN_SEQUENCE_STEPS, StatePair, VerificationInputError, VerificationReport, inputs_from_file,
@@ -192,6 +193,14 @@ def verify_against_torchscript(candidate: InferenceBackend, source_path: Path, s
     ins, outs = candidate.describe()
     state_names = {p.input for p in state} | {p.output for p in state}
     data_in = [s for s in ins if s.name not in state_names]
+    # The source's state comes from the archive itself, not from the engine's metadata: an engine built by an export
+    # that froze the state has no pairing, and must fail for it (verify_sequence reports the missing state).
+    found = find_module_state(source_path, [s.name for s in data_in], {s.name: InputShape.fixed(s.name, s.shape) for s in data_in})
+    known = {p.buffer for p in state}
+    module = load_torchscript(source_path)
+    state = list(state) + [StatePair(input=b.replace(".", "_") + "_in", output=b.replace(".", "_") + "_out",
+                                     shape=tuple(_resolve(module, b).shape), buffer=b)
+                           for b in found.tensors if b not in known]
     source = TorchScriptSource(source_path, [s.name for s in data_in], [s.name for s in outs if s.name not in state_names],
                                state)
     batch, where = sequence_steps(data_in, steps=steps, seed=seed, inputs=inputs, calibration=calibration)

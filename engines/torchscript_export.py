@@ -465,8 +465,8 @@ def export_torchscript(path: Path, onnx_out: Path, shapes: Mapping[str, InputSha
         tmp.unlink(missing_ok=True)
     notes = [f"exported TorchScript {path.name} to ONNX opset {opset} (inputs {names}, outputs {list(output_names)})"]
     if pairs:
-        notes.append(f"{path.name} keeps recurrent state in {', '.join(p.buffer for p in pairs)} "
-                     f"({'; '.join(state.how[p.buffer] for p in pairs)}): exported as explicit state inputs/outputs "
+        notes.append(f"{path.name} keeps recurrent state in {', '.join(f'{p.buffer} ({state.how[p.buffer]})' for p in pairs)}: "
+                     f"exported as explicit state inputs/outputs "
                      f"{', '.join(f'{p.input} <- {p.output}' for p in pairs)} (recorded in the model's metadata, "
                      f"{RECURRENT_STATE_KEY}) and checked against torch over {MIN_SEQUENCE_STEPS} steps")
     return notes

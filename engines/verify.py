@@ -258,7 +258,8 @@ class StatePair:
     buffer: str = ""  # the TorchScript buffer (attribute path) the state lived in, if it came from one
 
     def initial_array(self) -> np.ndarray:
-        return np.broadcast_to(np.asarray(self.initial, dtype=self.dtype), self.shape).copy()
+        out: np.ndarray = np.broadcast_to(np.asarray(self.initial, dtype=self.dtype), self.shape).copy()
+        return out
 
 
 class SourceModel(Protocol):
@@ -295,9 +296,9 @@ def verify_sequence(candidate: InferenceBackend, source: SourceModel, steps: Seq
     divergence it causes."""
     tol = TOLERANCES[precision]
     report = VerificationReport(precision=str(precision), samples=len(steps), inputs_source=inputs_source,
-                                compared_with=source.description, mode="sequence",
-                                recurrent_state=[f"{p.input} <- {p.output}" for p in source.state])
+                                compared_with=source.description, mode="sequence")
     fed = [p for p in source.state if p.input in candidate.inputs and p.output in candidate.outputs]
+    report.recurrent_state = [f"{p.input} <- {p.output}" for p in fed]
     for p in source.state:
         if p not in fed:
             report.problems.append(f"the engine has no state input {p.input!r} / output {p.output!r} for the source's "
