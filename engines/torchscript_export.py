@@ -160,10 +160,20 @@ def _resolve(module: Any, path: str) -> Any:
     return obj
 
 
+def _is_training_flag(v: Any) -> bool:
+    n = v.node()
+    return n.kind() == "prim::GetAttr" and n.s("name") == "training"
+
+
 def _walk(block: Any) -> Iterator[Any]:
+    """Every node, into if/loop blocks, except the branch ``if self.training:`` takes: the module runs in eval
+    mode, where e.g. an observation normaliser's running-statistics update never runs."""
     for n in block.nodes():
         yield n
-        for b in n.blocks():
+        blocks = list(n.blocks())
+        if n.kind() == "prim::If" and _is_training_flag(next(iter(n.inputs()))):
+            blocks = blocks[1:]  # the else branch only
+        for b in blocks:
             yield from _walk(b)
 
 

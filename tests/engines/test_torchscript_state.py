@@ -70,6 +70,46 @@ class RslGru(torch.nn.Module):  # type: ignore[misc,name-defined]
         return self.actor(out.squeeze(0))
 
 
+class Normalizer(torch.nn.Module):  # type: ignore[misc,name-defined]
+    """rsl_rl's EmpiricalNormalization: buffers updated only ``if self.training`` (not state in eval mode)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("_mean", torch.zeros(1, OBS))
+        self.register_buffer("count", torch.tensor(0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[name-defined]
+        if self.training:
+            self.count += 1
+            self._mean += (x.mean(0, keepdim=True) - self._mean) / self.count
+        return x - self._mean
+
+
+class Memory(torch.nn.Module):  # type: ignore[misc,name-defined]
+    """State in a submodule, rebound (prim::SetAttr) rather than written in place."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = torch.nn.GRU(OBS, HID)
+        self.register_buffer("hidden_state", torch.zeros(1, 1, HID))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[name-defined]
+        out, h = self.rnn(x.unsqueeze(0), self.hidden_state)
+        self.hidden_state = h
+        return out.squeeze(0)
+
+
+class NormalizedNestedGru(torch.nn.Module):  # type: ignore[misc,name-defined]
+    def __init__(self) -> None:
+        super().__init__()
+        self.normalizer = Normalizer()
+        self.memory = Memory()
+        self.actor = torch.nn.Linear(HID, ACT)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[name-defined]
+        return self.actor(self.memory(self.normalizer(x)))
+
+
 class ExplicitLstm(torch.nn.Module):  # type: ignore[misc,name-defined]
     """The same LSTM policy with its state as inputs and outputs: nothing kept in the module."""
 
@@ -149,17 +189,24 @@ def torch_actions(path: Path, xs: np.ndarray) -> np.ndarray:
         return np.stack([m(torch.from_numpy(x)).numpy() for x in xs])
 
 
-@pytest.mark.parametrize("policy, buffers", [(RslLstm, ["hidden_state", "cell_state"]), (RslGru, ["hidden_state"])])
-def test_stateful_policy_builds_with_explicit_state_and_matches_torch(tmp_path: Path, policy: Any, buffers: list[str]) -> None:
+@pytest.mark.parametrize("policy, buffers, op", [
+    (RslLstm, ["hidden_state", "cell_state"], "aten::copy_"),
+    (RslGru, ["hidden_state"], "aten::copy_"),
+    (NormalizedNestedGru, ["memory.hidden_state"], "prim::SetAttr"),  # the normaliser's training-only update is not state
+])
+def test_stateful_policy_builds_with_explicit_state_and_matches_torch(tmp_path: Path, policy: Any, buffers: list[str],
+                                                                       op: str) -> None:
     path = script(policy, tmp_path / "policy.pt")
     found = find_module_state(path, ["x"], parse_shape_specs(["x:1x6"]))
-    assert found.tensors == buffers and "aten::copy_" in found.how[buffers[0]]
+    assert found.tensors == buffers and op in found.how[buffers[0]]
+    buffers = [b.replace(".", "_") for b in buffers]
     cache = EngineCache(tmp_path / "cache")
     r = build(path, cache, "x:1x6", output_names=("action",))
     m = r.entry.metadata
     assert m is not None and m.verified and m.key.builder.torchscript_export
     pairs = [(d["input"], d["output"], d["buffer"], d["initial"]) for d in m.recurrent_state or []]
-    assert pairs == [(f"{b}_in", f"{b}_out", b, 0) for b in buffers]
+    assert pairs == [(f"{b}_in", f"{b}_out", d["buffer"], 0) for b, d in zip(buffers, m.recurrent_state or [])]
+    assert [d["buffer"].replace(".", "_") for d in m.recurrent_state or []] == buffers
     assert [t.name for t in m.inputs] == ["x"] + [f"{b}_in" for b in buffers]
     assert [t.name for t in m.outputs] == ["action"] + [f"{b}_out" for b in buffers]
     v = m.verification
@@ -168,7 +215,7 @@ def test_stateful_policy_builds_with_explicit_state_and_matches_torch(tmp_path: 
     assert max(o["max_abs"] for o in v["outputs"]) < 1e-5
     # The pairing is in the exported model's metadata, for the daemon.
     exported = Path(m.reference_model)
-    assert [p.buffer for p in state_pairs_from_onnx(exported)] == buffers
+    assert [p.buffer.replace(".", "_") for p in state_pairs_from_onnx(exported)] == buffers
     import onnx
 
     props = {p.key: p.value for p in onnx.load(str(exported)).metadata_props}
