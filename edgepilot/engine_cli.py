@@ -140,7 +140,7 @@ def _entry_summary(entry: Any, state: str = "", detail: str = "") -> dict[str, A
                 "key": m.key.model_dump(mode="json"), "inputs": [t.model_dump(mode="json") for t in m.inputs],
                 "outputs": [t.model_dump(mode="json") for t in m.outputs], "source_model": m.source_model,
                 "reference_model": m.reference_model, "created_utc": m.created_utc, "verified": m.verified,
-                "verification": m.verification, "problem": entry.problem})
+                "verification": m.verification, "recurrent_state": m.recurrent_state, "problem": entry.problem})
     return out
 
 
@@ -202,11 +202,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"output   {t.name} {t.dtype} {list(t.shape)}")
     for s in k.shapes:
         print(f"shape    {s.name} min {list(s.min)} opt {list(s.opt)} max {list(s.max)}")
+    for d in m.recurrent_state or []:
+        print(f"state    {d['input']} <- {d['output']} {list(d['shape'])}, initial {d['initial'] if d['initial'] == 0 else 'from the archive'}"
+              f" (buffer {d['buffer']})")
     print(f"model    {m.source_model} ({k.source_format}, sha256 {k.model_sha256[:16]}...)")
     print(f"builder  {k.builder.model_dump()}")
     print(f"key      {m.key_digest}")
     v = m.verification or {}
-    print(f"verified {m.verified}" + (f" (last run: {'passed' if v.get('passed') else 'FAILED'}, {v.get('samples')} samples)" if v else ""))
+    unit = "steps against " + str(v.get("compared_with")) if v.get("mode") == "sequence" else "samples"
+    print(f"verified {m.verified}" + (f" (last run: {'passed' if v.get('passed') else 'FAILED'}, {v.get('samples')} {unit})" if v else ""))
     if isinstance(summary.get("tensorrt"), str):
         print(f"note     {summary['tensorrt']}")
     return EXIT_OK
@@ -246,24 +250,35 @@ def _inspect_model(args: argparse.Namespace, path: Path, cache: Any) -> int:
 
 
 def _inspect_torchscript(args: argparse.Namespace, path: Path) -> int:
-    from edgepilot.engines.torchscript_export import forward_argument_names, import_torch
+    from edgepilot.engines.shape_profile import parse_shape_specs
+    from edgepilot.engines.torchscript_export import find_module_state, forward_argument_names, load_torchscript
 
     _require_torch_for(path, "engine inspect")
-
-    import warnings
-
-    torch = import_torch()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated; reading archives still works
-        module = torch.jit.load(str(path), map_location="cpu")
+    module = load_torchscript(path)
     names = forward_argument_names(module)
-    info = {"model": str(path), "format": "torchscript", "forward_arguments": names,
-            "note": "TorchScript keeps no shapes: build with --shape NAME:DIMS for each argument"}
+    shapes = parse_shape_specs(args.shape or [])
+    info: dict[str, Any] = {"model": str(path), "format": "torchscript", "forward_arguments": names,
+                            "note": "TorchScript keeps no shapes: build with --shape NAME:DIMS for each argument"}
+    if set(shapes) >= set(names):
+        state = find_module_state(path, names, shapes)
+        info["state"] = {"tensors": state.tensors, "how": state.how, "non_tensor": state.others, "impure": state.impure}
     if args.json:
         _print_json(info)
+        return EXIT_OK
+    print(f"model    {path}  (TorchScript)")
+    print(f"inputs   {', '.join(names)}  (shapes unknown until given: --shape NAME:DIMS)")
+    st = info.get("state")
+    if st is None:
+        print(f"state    not checked: give --shape for {', '.join(names)} to see whether forward() keeps state")
+    elif not (st["tensors"] or st["non_tensor"] or st["impure"]):
+        print("state    none: forward() writes no buffers or attributes (stateless)")
     else:
-        print(f"model    {path}  (TorchScript)")
-        print(f"inputs   {', '.join(names)}  (shapes unknown until given: --shape NAME:DIMS)")
+        for b in st["tensors"]:
+            print(f"state    {b}: {st['how'][b]}; built as explicit inputs/outputs {b.replace('.', '_')}_in/_out")
+        for b in st["non_tensor"]:
+            print(f"state    {b}: a non-tensor attribute forward() assigns; the build refuses it")
+        if st["impure"]:
+            print("state    forward() gives different outputs for the same input twice; the build refuses it")
     return EXIT_OK
 
 
@@ -476,7 +491,8 @@ def add_engine_parser(sub: Any) -> None:
 
     i = esub.add_parser("inspect", help="inputs, outputs, shapes, dtypes, precision and key of an engine or model")
     i.add_argument("target", help="cached engine (file, sidecar .json or key digest prefix), ONNX or TorchScript model")
-    i.add_argument("--shape", action="append", metavar="NAME:DIMS", help="models: shapes for dynamic inputs")
+    i.add_argument("--shape", action="append", metavar="NAME:DIMS",
+                   help="ONNX: shapes for dynamic inputs; TorchScript: forward()'s arguments (then its state is checked)")
     common(i)
     i.set_defaults(func=cmd_inspect)
 

@@ -162,7 +162,7 @@ def _resolve(module: Any, path: str) -> Any:
 
 def _is_training_flag(v: Any) -> bool:
     n = v.node()
-    return n.kind() == "prim::GetAttr" and n.s("name") == "training"
+    return bool(n.kind() == "prim::GetAttr" and n.s("name") == "training")
 
 
 def _walk(block: Any) -> Iterator[Any]:

@@ -333,3 +333,13 @@ def test_wrong_plans_fail_verification_against_torch(tmp_path: Path) -> None:
         provision_engine(BuildRequest(model=path, backend="onnxruntime", shapes=parse_shape_specs(["x:1x6"]),
                                       output_names=("action",)), EngineCache(cache), report=QUIET)
     assert json.loads(meta_path.read_text())["verified"] is False
+
+
+def test_inspect_says_whether_forward_keeps_state(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    path = script(RslLstm, tmp_path / "policy.pt")
+    r = engine_cli(cache, "inspect", str(path), "--shape", "x:1x6", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["state"]["tensors"] == ["hidden_state", "cell_state"]
+    text = engine_cli(cache, "inspect", str(script(MultiOutput, tmp_path / "ac.pt")), "--shape", "obs:1x6").stdout
+    assert "state    none: forward() writes no buffers or attributes (stateless)" in text
