@@ -45,7 +45,7 @@ from .model_check import CheckedModel, ModelCheckError, check_onnx_model, declar
 from .platform_detect import RequestedBackend, choose_backend, detect_platform
 from .shape_profile import InputShape
 from .torchscript_export import (DEFAULT_EXPORT_OPSET, EXPORT_VERSION, TORCHSCRIPT_SUFFIXES, TorchScriptSource,
-                                 _resolve, find_module_state, load_torchscript,
+                                 resolve_attribute, find_module_state, load_torchscript,
                                  export_torchscript, is_torchscript, state_pairs_from_json, state_pairs_from_onnx,
                                  state_pairs_to_json)
 from .verify import (MIN_SEQUENCE_STEPS, StatePair, VerificationInputError, VerificationReport, inputs_from_file,
@@ -199,7 +199,7 @@ def verify_against_torchscript(candidate: InferenceBackend, source_path: Path, s
     known = {p.buffer for p in state}
     module = load_torchscript(source_path)
     state = list(state) + [StatePair(input=b.replace(".", "_") + "_in", output=b.replace(".", "_") + "_out",
-                                     shape=tuple(_resolve(module, b).shape), buffer=b)
+                                     shape=tuple(resolve_attribute(module, b).shape), buffer=b)
                            for b in found.tensors if b not in known]
     source = TorchScriptSource(source_path, [s.name for s in data_in], [s.name for s in outs if s.name not in state_names],
                                state)
@@ -234,7 +234,9 @@ def verify_entry(entry: CacheEntry, *, samples: int = 32, seed: int = 0, inputs:
     try:
         specs, _ = ref.describe()
         batch, source = verification_samples(specs, samples=samples, seed=seed, inputs=inputs, calibration=calibration)
-        return verify_backends(cand, ref, batch, key.precision, source)
+        report = verify_backends(cand, ref, batch, key.precision, source)
+        report.compared_with = f"reference ONNX {ref_path.name}"
+        return report
     finally:
         ref.close()
         if own:

@@ -153,7 +153,7 @@ class ModuleState:
         return not (self.tensors or self.others or self.impure)
 
 
-def _resolve(module: Any, path: str) -> Any:
+def resolve_attribute(module: Any, path: str) -> Any:
     obj = module
     for part in path.split("."):
         obj = getattr(obj, part)
@@ -224,14 +224,14 @@ def find_module_state(path: Path, names: Sequence[str], shapes: Mapping[str, Inp
     state.how = {p: f"forward() writes it ({op})" for p, op in tensors.items()}
     state.others = others
     buffers = dict(module.named_buffers())
-    tracked = {p: _resolve(module, p) for p in state.tensors}
+    tracked = {p: resolve_attribute(module, p) for p in state.tensors}
     tracked.update({n: b for n, b in buffers.items() if n not in tracked})
     before = {p: t.detach().clone() for p, t in tracked.items() if isinstance(t, torch.Tensor)}
     gen = torch.Generator().manual_seed(0)
     args = tuple(torch.randn(shapes[n].opt, generator=gen, dtype=torch.float32) for n in names)
     with torch.no_grad():
         first = _flat(module(*args))
-        after = {p: _resolve(module, p).detach().clone() for p in before}
+        after = {p: resolve_attribute(module, p).detach().clone() for p in before}
         second = _flat(module(*args))
     for p, t in before.items():
         if (after[p].shape != t.shape or not torch.equal(after[p], t)) and p not in state.tensors:
@@ -289,7 +289,7 @@ class TorchScriptSource:
             raise ValueError(f"{self.path.name} returns {len(out)} tensors; the engine has outputs {self.output_names}")
         result = {n: t.detach().cpu().numpy() for n, t in zip(self.output_names, out)}
         for p in self.state:
-            result[p.output] = _resolve(self._module, p.buffer).detach().cpu().numpy().copy()
+            result[p.output] = resolve_attribute(self._module, p.buffer).detach().cpu().numpy().copy()
         return result
 
 
@@ -411,8 +411,8 @@ def export_torchscript(path: Path, onnx_out: Path, shapes: Mapping[str, InputSha
                               f"{_how_to_export(path, bad)}")
     shape_given = sorted(set(shapes) - set(names))
     pairs = [StatePair(input=b.replace(".", "_") + "_in", output=b.replace(".", "_") + "_out",
-                       shape=tuple(_resolve(module, b).shape), dtype=str(_resolve(module, b).dtype).removeprefix("torch."),
-                       initial=_initial(_resolve(module, b)), buffer=b) for b in state.tensors]
+                       shape=tuple(resolve_attribute(module, b).shape), dtype=str(resolve_attribute(module, b).dtype).removeprefix("torch."),
+                       initial=_initial(resolve_attribute(module, b)), buffer=b) for b in state.tensors]
     allowed_extra = {p.input for p in pairs}
     extra = [n for n in shape_given if n not in allowed_extra]
     if extra:

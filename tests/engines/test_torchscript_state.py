@@ -343,3 +343,21 @@ def test_inspect_says_whether_forward_keeps_state(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["state"]["tensors"] == ["hidden_state", "cell_state"]
     text = engine_cli(cache, "inspect", str(script(MultiOutput, tmp_path / "ac.pt")), "--shape", "obs:1x6").stdout
     assert "state    none: forward() writes no buffers or attributes (stateless)" in text
+
+
+def test_sequence_from_a_log_and_the_minimum_length(tmp_path: Path) -> None:
+    """--inputs replays logged observations (N steps stacked); a random sequence under 200 steps is refused."""
+    cache = tmp_path / "cache"
+    path = script(RslGru, tmp_path / "policy.pt")
+    built = engine_cli(cache, "build", str(path), "--shape", "x:1x6", "--json")
+    assert built.returncode == 0, built.stderr
+    meta = json.loads(built.stdout)["metadata"]
+    log = tmp_path / "log.npz"
+    np.savez(log, x=np.random.default_rng(1).standard_normal((250, 1, OBS)).astype(np.float32))
+    r = engine_cli(cache, "verify", meta, "--inputs", str(log), "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["samples"] == 250 and rep["inputs_source"] == "inputs from log.npz" and rep["passed"]
+    assert rep["recurrent_state"] == ["hidden_state_in <- hidden_state_out"]
+    short = engine_cli(cache, "verify", meta, "--steps", "50")
+    assert short.returncode == 2 and "at least 200 steps" in short.stderr
