@@ -32,17 +32,20 @@ Two modes:
   here: comparing an engine with its own export cannot catch an export that
   froze the policy's state into constants (issue 16).
 
-Why not Polygraphy (``polygraphy run --onnxrt --trt``, its ``Comparator`` and
-runners): it compares runners on independent feeds (``DataLoader`` iterations)
-with no notion of feeding one iteration's outputs into the next one's inputs,
-so the recurrent sequence check above would be written around it anyway; it has
-no torch/TorchScript runner that keeps the module's own buffer state (its
-``PytRunner`` calls a Python function per iteration); and its tolerance and
-report format would replace a small, tested comparison (``compare_output``)
-whose figures the cache sidecar records. Its TensorRT build/inspect tools wrap
-the same ``tensorrt`` builder API that :mod:`.tensorrt_builder` calls directly.
-Not a dependency, then; ``polygraphy inspect model`` stays a useful manual tool
-on the Jetson.
+Why not Polygraphy (PyPI ``polygraphy``: ``polygraphy run --onnxrt --trt``, its
+``Comparator`` and runners), looked at for issue 16: ``Comparator.run`` feeds
+every runner the same input iterations from one data loader (cached, so all
+runners see identical feeds), so a plan's own state outputs cannot be fed back
+into its next step's inputs, which the recurrent check above is about; its
+backends are ONNX Runtime, TensorRT, TensorFlow and a plugin reference, with no
+PyTorch/TorchScript runner that keeps the module's own buffer state, so the
+source side would be hand-written anyway; and its ``CompareFunc.simple``
+would replace a small tested comparison (:func:`compare_output`) whose figures
+(max abs/rel error, first divergent step) the cache sidecar records. Its
+TensorRT build/inspect tools wrap the same ``tensorrt`` builder API that
+:mod:`.tensorrt_builder` calls directly. So it is not a dependency;
+``polygraphy run model.onnx --onnxrt --trt`` and ``polygraphy inspect model``
+stay useful manual cross-checks on the Jetson.
 """
 
 from __future__ import annotations
