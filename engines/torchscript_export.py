@@ -247,11 +247,11 @@ def _flat(result: Any) -> list[Any]:
 
 
 def _how_to_export(path: Path, state: Sequence[str]) -> str:
-    names = ", ".join(state) or "its state"
-    return (f"export {path.name} with the state as inputs and outputs instead: forward(obs, {', '.join(s.split('.')[-1] for s in state) or 'h'}) "
-            f"-> (action, new {names}), e.g. torch.onnx.export of the actor and its rnn with (obs, h, c) inputs "
-            "(rsl_rl: export the ONNX policy with export_policy_as_onnx, whose LSTM/GRU exporter takes h_in/c_in and "
-            "returns h_out/c_out; legged_gym/Isaac Lab: the same from your own nn.Module), then build that .onnx")
+    short = [s.split(".")[-1] for s in state] or ["h", "c"]
+    return (f"Export {path.name} with its state as tensor inputs and outputs instead, forward(obs, {', '.join(short)}) "
+            f"-> (action, new {', '.join(short)}), and build that: rsl_rl's export_policy_as_onnx does this for LSTM/GRU "
+            "actors (inputs obs, h_in, c_in; outputs actions, h_out, c_out); for legged_gym/Isaac Lab or your own "
+            "nn.Module, torch.onnx.export it with the state as arguments and return values")
 
 
 # ----------------------------------------------------------------------------- the torch source, stepped

@@ -260,7 +260,7 @@ def test_two_input_and_multi_output_models(tmp_path: Path) -> None:
 def test_state_that_cannot_be_made_explicit_is_refused(tmp_path: Path) -> None:
     path = script(StepCounter, tmp_path / "counter.pt")
     with pytest.raises(ModelCheckError, match=r"non-tensor attributes \['steps'\].*will not freeze it into constants.*"
-                                              r"export counter.pt with the state as inputs and outputs"):
+                                              r"Export counter.pt with its state as tensor inputs and outputs"):
         build(path, EngineCache(tmp_path / "cache"), "x:1x6")
 
 
