@@ -59,9 +59,11 @@ def run(domain_id: int, duration_s: float, out: str | None, image: bool = True, 
     signal.signal(signal.SIGTERM, _stop)
     rng = random.Random(int.from_bytes(os.urandom(4), "little"))
     t = DdsTransport(domain_id)
-    pj = t.publisher("/joint_states", m.JointState, reliable=False)
-    pi = t.publisher("/imu/data", m.Imu, reliable=False)
-    pc = t.publisher("/camera/image_raw", m.Image, reliable=False)
+    # Writers only for what this process publishes: an idle writer still counts as a second publisher on the topic
+    # (the daemon's max_publishers check), which zeroed every command of the loop benchmark.
+    pj = t.publisher("/joint_states", m.JointState, reliable=False) if proprio else None
+    pi = t.publisher("/imu/data", m.Imu, reliable=False) if proprio else None
+    pc = t.publisher("/camera/image_raw", m.Image, reliable=False) if image else None
     frame = np.random.default_rng(1).integers(0, 255, (HEIGHT, WIDTH, 3), np.uint8).tobytes()
     toggles = np.zeros(int(duration_s / TOGGLE_MIN_S) + 16, np.int64)
     levels = np.zeros_like(toggles)

@@ -44,10 +44,9 @@ from .engine_cache import CacheEntry, EngineCache, TensorInfo, model_hasher
 from .model_check import CheckedModel, ModelCheckError, check_onnx_model, declared_inputs, model_files
 from .platform_detect import RequestedBackend, choose_backend, detect_platform
 from .shape_profile import InputShape
-from .torchscript_export import (DEFAULT_EXPORT_OPSET, EXPORT_VERSION, TORCHSCRIPT_SUFFIXES, TorchScriptSource,
-                                 resolve_attribute, find_module_state, load_torchscript,
-                                 export_torchscript, is_torchscript, state_pairs_from_json, state_pairs_from_onnx,
-                                 state_pairs_to_json)
+from .torchscript_export import (DEFAULT_EXPORT_OPSET, EXPORT_VERSION, TorchScriptSource, export_torchscript,
+                                 state_pairs_from_json, state_pairs_from_onnx, state_pairs_to_json)
+from .torchscript_module import TORCHSCRIPT_SUFFIXES, find_module_state, is_torchscript, load_torchscript, resolve_attribute
 from .verify import (MIN_SEQUENCE_STEPS, StatePair, VerificationInputError, VerificationReport, inputs_from_file,
                      random_inputs, verify_backends, verify_sequence)
 

@@ -148,14 +148,33 @@ def check_onnx_model(path: str | Path, shapes: Mapping[str, InputShape] | None =
     """
     onnx = _onnx()
     path = Path(path)
+    model = _load(onnx, path)
+    warnings: list[str] = []
+    opset = _check_opset(onnx, model, for_tensorrt, warnings)
+    try:
+        onnx.checker.check_model(str(path))  # by path so models with external data (>2 GB) are checked too
+    except Exception as err:
+        raise ModelCheckError(f"the ONNX checker rejects {path.name}: {err}") from None
+    inputs, outputs = _check_io(onnx, model)
+    resolved = _resolve_shapes(inputs, shapes or {})
+    output_shapes = _infer_output_shapes(onnx, model, resolved, warnings)
+    files = (path.resolve(), *external_data_files(onnx, model, path.resolve().parent))
+    producer = f"{model.producer_name} {model.producer_version}".strip()
+    return CheckedModel(path=path, opset=opset, ir_version=int(model.ir_version), producer=producer, inputs=inputs,
+                        outputs=outputs, shapes=resolved, output_shapes=output_shapes, files=files, warnings=tuple(warnings))
+
+
+def _load(onnx: Any, path: Path) -> Any:
     if not path.is_file():
         raise ModelCheckError(f"model file not found: {path}")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as err:
         raise ModelCheckError(f"{path} is not a readable ONNX model ({type(err).__name__}: {err}); "
                               "TorchScript models (.pt/.ts) are converted by 'edgepilot engine build' first") from None
-    warnings: list[str] = []
+
+
+def _check_opset(onnx: Any, model: Any, for_tensorrt: bool, warnings: list[str]) -> int:
     opset = _default_opset(model)
     newest = int(onnx.defs.onnx_opset_version())
     if opset < MIN_OPSET:
@@ -167,11 +186,11 @@ def check_onnx_model(path: str | Path, shapes: Mapping[str, InputShape] | None =
     if for_tensorrt and opset > TENSORRT10_TESTED_MAX_OPSET:
         warnings.append(f"opset {opset} is newer than TensorRT 10.0 parses ({TENSORRT10_TESTED_MAX_OPSET}); if the TensorRT "
                         "parser rejects a node, re-export with opset_version=17")
-    try:
-        onnx.checker.check_model(str(path))  # by path so models with external data (>2 GB) are checked too
-    except Exception as err:
-        raise ModelCheckError(f"the ONNX checker rejects {path.name}: {err}") from None
+    return opset
 
+
+def _check_io(onnx: Any, model: Any) -> tuple[tuple[ModelTensor, ...], tuple[ModelTensor, ...]]:
+    """The graph's inputs (initialisers excluded) and outputs: at least one each, every name present and unique."""
     initializers = {i.name for i in model.graph.initializer}
     inputs = tuple(_tensor(onnx, vi, "input") for vi in model.graph.input if vi.name not in initializers)
     outputs = tuple(_tensor(onnx, vi, "output") for vi in model.graph.output)
@@ -184,11 +203,12 @@ def check_onnx_model(path: str | Path, shapes: Mapping[str, InputShape] | None =
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ModelCheckError(f"tensor names {dup} are used twice among inputs and outputs; give each a unique name")
+    return inputs, outputs
 
-    resolved = _resolve_shapes(inputs, shapes or {})
 
-    # Infer at the shape the engine runs (opt): a profile that fits the declared
-    # dims can still break a Reshape or a Conv deeper in the graph.
+def _infer_output_shapes(onnx: Any, model: Any, resolved: Mapping[str, InputShape], warnings: list[str]) -> dict[str, Dims]:
+    """Output shapes inferred at the shape the engine runs (opt): a profile that fits the declared dims can still
+    break a Reshape or a Conv deeper in the graph."""
     concrete = onnx.ModelProto()
     concrete.CopyFrom(model)
     for vi in concrete.graph.input:
@@ -212,10 +232,7 @@ def check_onnx_model(path: str | Path, shapes: Mapping[str, InputShape] | None =
         else:
             warnings.append(f"output {t.name!r} shape [{'x'.join('?' if d is None else str(d) for d in t.dims)}] "
                             "depends on data; its buffer is sized by the first run")
-    files = (path.resolve(), *external_data_files(onnx, model, path.resolve().parent))
-    producer = f"{model.producer_name} {model.producer_version}".strip()
-    return CheckedModel(path=path, opset=opset, ir_version=int(model.ir_version), producer=producer, inputs=inputs,
-                        outputs=outputs, shapes=resolved, output_shapes=output_shapes, files=files, warnings=tuple(warnings))
+    return output_shapes
 
 
 def model_files(path: Path) -> list[Path]:

@@ -66,10 +66,9 @@ import json
 import sys
 import tempfile
 import warnings
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -78,172 +77,18 @@ import numpy as np
 from edgepilot.common.atomic_file import commit_temp, temp_path_for
 from .model_check import ModelCheckError
 from .shape_profile import InputShape
+from .torchscript_module import TORCHSCRIPT_SUFFIXES as TORCHSCRIPT_SUFFIXES  # re-exported: the CLI's and extras' name
+from .torchscript_module import (ModuleState, _flat, find_module_state, forward_argument_names, import_torch,
+                                 load_torchscript, resolve_attribute)
+from .torchscript_module import is_torchscript as is_torchscript  # re-exported
 from .verify import MIN_SEQUENCE_STEPS, TOLERANCES, StatePair, random_inputs, verify_sequence
 
-TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript", ".jit")
 DEFAULT_EXPORT_OPSET = 17
 RECURRENT_STATE_KEY = "edgepilot.recurrent_state"
 # Bumped when the export changes what it produces for the same archive (it is part of the engine key, so engines
 # built by an older export, such as the state-freezing one before issue 16, are rebuilt, never reused).
 EXPORT_VERSION = "explicit-state-1"
 
-# Ops that return a view of (or the same storage as) their first input: an in-place op on their result writes
-# the attribute they came from.
-_VIEW_OPS = frozenset({
-    "aten::slice", "aten::select", "aten::view", "aten::reshape", "aten::unsqueeze", "aten::squeeze", "aten::narrow",
-    "aten::expand", "aten::expand_as", "aten::transpose", "aten::permute", "aten::t", "aten::as_strided",
-    "aten::detach", "aten::alias", "aten::diagonal", "aten::view_as", "aten::flatten", "aten::unflatten",
-    "aten::__getitem__", "aten::chunk", "aten::split", "aten::unbind", "aten::movedim", "aten::real", "aten::imag",
-    "prim::ListUnpack", "prim::TupleUnpack", "aten::contiguous",
-})
-
-
-def is_torchscript(path: Path) -> bool:
-    """A TorchScript archive: a zip holding ``<name>/code/`` and ``<name>/data.pkl`` (whatever the suffix)."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
-    return any("/code/" in n for n in names) and any(n.endswith("data.pkl") for n in names)
-
-
-def import_torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise ModelCheckError("this is a TorchScript model; converting it to ONNX needs PyTorch: "
-                              "pip install 'edgepilot[torch]' (or export ONNX in your training code)") from None
-    return torch
-
-
-def forward_argument_names(module: Any) -> list[str]:
-    """Names of ``forward``'s tensor arguments, in order (``self`` excluded)."""
-    return [a.name for a in module.forward.schema.arguments][1:]
-
-
-def load_torchscript(path: Path) -> Any:
-    """A fresh copy of the archive's module, in eval mode, its buffers as saved."""
-    torch = import_torch()
-    try:
-        with warnings.catch_warnings():
-            # PyTorch deprecates TorchScript itself; loading existing archives is exactly what is needed here.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as err:  # torch raises RuntimeError and friends for non-TorchScript files
-        raise ModelCheckError(f"{path} is not a loadable TorchScript archive ({type(err).__name__}: {err})") from None
-    module.eval()
-    return module
-
-
-# ----------------------------------------------------------------------------- finding state
-
-@dataclass
-class ModuleState:
-    """What ``forward`` writes. ``tensors``: attribute paths of tensor state; ``others``: non-tensor attributes
-    it assigns; ``impure``: outputs differ between two calls on the same input with no state found to explain it."""
-
-    tensors: list[str] = field(default_factory=list)
-    others: list[str] = field(default_factory=list)
-    impure: bool = False
-    how: dict[str, str] = field(default_factory=dict)  # path -> how it was found
-
-    @property
-    def stateless(self) -> bool:
-        return not (self.tensors or self.others or self.impure)
-
-
-def resolve_attribute(module: Any, path: str) -> Any:
-    obj = module
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _is_training_flag(v: Any) -> bool:
-    n = v.node()
-    return bool(n.kind() == "prim::GetAttr" and n.s("name") == "training")
-
-
-def _walk(block: Any) -> Iterator[Any]:
-    """Every node, into if/loop blocks, except the branch ``if self.training:`` takes: the module runs in eval
-    mode, where e.g. an observation normaliser's running-statistics update never runs."""
-    for n in block.nodes():
-        yield n
-        blocks = list(n.blocks())
-        if n.kind() == "prim::If" and _is_training_flag(next(iter(n.inputs()))):
-            blocks = blocks[1:]  # the else branch only
-        for b in blocks:
-            yield from _walk(b)
-
-
-def written_attributes(module: Any) -> tuple[dict[str, str], list[str]]:
-    """Statically, from ``forward``'s inlined graph: ({tensor attribute path: op that writes it}, [non-tensor paths])."""
-    graph = module.forward.inlined_graph
-    paths: dict[int, str] = {next(iter(graph.inputs())).unique(): ""}
-    tensors: dict[str, str] = {}
-    others: list[str] = []
-
-    def origin(v: Any) -> str | None:
-        for _ in range(64):
-            if v.unique() in paths:
-                return paths[v.unique()]
-            n = v.node()
-            if n.kind() not in _VIEW_OPS or not list(n.inputs()):
-                return None
-            v = next(iter(n.inputs()))
-        return None
-
-    for n in _walk(graph):
-        kind = n.kind()
-        ins = list(n.inputs())
-        if kind == "prim::GetAttr" and ins and ins[0].unique() in paths:
-            base = paths[ins[0].unique()]
-            paths[n.output().unique()] = f"{base}.{n.s('name')}" if base else n.s("name")
-        elif kind == "prim::SetAttr" and ins and ins[0].unique() in paths:
-            base = paths[ins[0].unique()]
-            p = f"{base}.{n.s('name')}" if base else n.s("name")
-            if ins[1].type().kind() == "TensorType":
-                tensors.setdefault(p, "prim::SetAttr")
-            elif p not in others:
-                others.append(p)
-        elif kind.startswith("aten::") and kind.endswith("_") and not kind.startswith("aten::__") and ins:
-            p = origin(ins[0])
-            if p:  # "" is the module itself
-                tensors.setdefault(p, kind)
-    return tensors, others
-
-
-def find_module_state(path: Path, names: Sequence[str], shapes: Mapping[str, InputShape]) -> ModuleState:
-    """Static graph inspection plus two calls of ``forward`` on one seeded input (on a fresh copy of the module)."""
-    torch = import_torch()
-    module = load_torchscript(path)
-    state = ModuleState()
-    tensors, others = written_attributes(module)
-    state.tensors = list(tensors)
-    state.how = {p: f"forward() writes it ({op})" for p, op in tensors.items()}
-    state.others = others
-    buffers = dict(module.named_buffers())
-    tracked = {p: resolve_attribute(module, p) for p in state.tensors}
-    tracked.update({n: b for n, b in buffers.items() if n not in tracked})
-    before = {p: t.detach().clone() for p, t in tracked.items() if isinstance(t, torch.Tensor)}
-    gen = torch.Generator().manual_seed(0)
-    args = tuple(torch.randn(shapes[n].opt, generator=gen, dtype=torch.float32) for n in names)
-    with torch.no_grad():
-        first = _flat(module(*args))
-        after = {p: resolve_attribute(module, p).detach().clone() for p in before}
-        second = _flat(module(*args))
-    for p, t in before.items():
-        if (after[p].shape != t.shape or not torch.equal(after[p], t)) and p not in state.tensors:
-            state.tensors.append(p)
-            state.how[p] = "its value changed when forward() ran"
-    differ = len(first) != len(second) or any(not torch.equal(a, b) for a, b in zip(first, second))
-    state.impure = differ and not state.tensors and not state.others
-    return state
-
-
-def _flat(result: Any) -> list[Any]:
-    return list(result) if isinstance(result, (tuple, list)) else [result]
 
 
 def _how_to_export(path: Path, state: Sequence[str]) -> str:
@@ -389,6 +234,47 @@ def export_torchscript(path: Path, onnx_out: Path, shapes: Mapping[str, InputSha
     torch = import_torch()
     module = load_torchscript(path)
     names = forward_argument_names(module)
+    _check_shape_names(path, names, shapes)
+    state = find_module_state(path, names, shapes)
+    pairs = _state_pairs(path, module, state, names, shapes)
+    returns = _returns(module)
+    if returns is None and pairs:
+        raise ModelCheckError(f"{path.name}: forward() returns {module.forward.schema.returns[0].type}, not tensors; "
+                              f"{_how_to_export(path, state.tensors)}")
+    args = tuple(torch.zeros(shapes[n].opt, dtype=torch.float32) for n in names)
+    output_names = _output_names(module, args, names, pairs, output_names)
+    tmp = temp_path_for(onnx_out)
+    onnx_out.parent.mkdir(parents=True, exist_ok=True)
+    fresh = load_torchscript(path)  # the export runs on a fresh copy: counting the outputs ran forward() once
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter is deprecated for nn.Modules, and the only one that takes TorchScript archives.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            export = dict(opset_version=opset, dynamic_axes=_dynamic_axes(names, shapes) or None, dynamo=False)
+            if pairs:
+                assert returns is not None
+                with _explicit_state_module(fresh, len(names), returns[0], returns[1], state.tensors) as wrapper:
+                    state_args = tuple(torch.from_numpy(p.initial_array()) for p in pairs)
+                    torch.onnx.export(wrapper, args + state_args, str(tmp), input_names=names + [p.input for p in pairs],
+                                      output_names=list(output_names) + [p.output for p in pairs], **export)
+                _set_metadata(tmp, pairs)
+                _check_against_torch(path, tmp, names, list(output_names), pairs, shapes, state)
+            else:
+                torch.onnx.export(fresh, args, str(tmp), input_names=names, output_names=list(output_names), **export)
+        commit_temp(tmp, onnx_out)
+    except ModelCheckError:
+        raise
+    except Exception as err:
+        raise ModelCheckError(f"exporting {path.name} to ONNX failed: {type(err).__name__}: {err}"
+                              + (f"; {_how_to_export(path, state.tensors)}" if pairs else "")) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _export_notes(path, opset, names, list(output_names), pairs, state)
+
+
+def _check_shape_names(path: Path, names: list[str], shapes: Mapping[str, InputShape]) -> None:
+    """Every forward() argument needs a --shape; a single misnamed one is named with its fix."""
     missing = [n for n in names if n not in shapes]
     extra = sorted(set(shapes) - set(names))
     if missing and extra and len(missing) == len(extra) == 1:
@@ -398,7 +284,10 @@ def export_torchscript(path: Path, onnx_out: Path, shapes: Mapping[str, InputSha
         raise ModelCheckError(f"TorchScript keeps no input shapes: give one for each forward() argument {names}, e.g. "
                               + " ".join(f"--shape {n}:1x5" for n in missing))
 
-    state = find_module_state(path, names, shapes)
+
+def _state_pairs(path: Path, module: Any, state: ModuleState, names: list[str],
+                 shapes: Mapping[str, InputShape]) -> list[StatePair]:
+    """The explicit state inputs/outputs for the module's tensor state, or ModelCheckError for state that cannot be."""
     if state.others or state.impure:
         what = (f"forward() assigns non-tensor attributes {state.others}" if state.others else
                 "forward() returns different outputs for the same input twice, and no tensor state explains it "
@@ -409,12 +298,11 @@ def export_torchscript(path: Path, onnx_out: Path, shapes: Mapping[str, InputSha
     if bad:
         raise ModelCheckError(f"{path.name} keeps recurrent state in {bad}, which edgepilot cannot address by name; "
                               f"{_how_to_export(path, bad)}")
-    shape_given = sorted(set(shapes) - set(names))
     pairs = [StatePair(input=b.replace(".", "_") + "_in", output=b.replace(".", "_") + "_out",
                        shape=tuple(resolve_attribute(module, b).shape), dtype=str(resolve_attribute(module, b).dtype).removeprefix("torch."),
                        initial=_initial(resolve_attribute(module, b)), buffer=b) for b in state.tensors]
     allowed_extra = {p.input for p in pairs}
-    extra = [n for n in shape_given if n not in allowed_extra]
+    extra = [n for n in sorted(set(shapes) - set(names)) if n not in allowed_extra]
     if extra:
         raise ModelCheckError(f"--shape names {extra}, which forward() does not take; its arguments are {names}")
     for p in pairs:
@@ -423,57 +311,38 @@ def export_torchscript(path: Path, onnx_out: Path, shapes: Mapping[str, InputSha
         if p.dtype != "float32":
             raise ModelCheckError(f"{path.name} keeps recurrent state {p.buffer} as {p.dtype}; engines here take float32 "
                                   f"state. {_how_to_export(path, [p.buffer])}")
+    return pairs
 
-    returns = _returns(module)
-    if returns is None and pairs:
-        raise ModelCheckError(f"{path.name}: forward() returns {module.forward.schema.returns[0].type}, not tensors; "
-                              f"{_how_to_export(path, state.tensors)}")
-    args = tuple(torch.zeros(shapes[n].opt, dtype=torch.float32) for n in names)
+
+def _output_names(module: Any, args: tuple[Any, ...], names: list[str], pairs: list[StatePair],
+                  given: Sequence[str] | None) -> Sequence[str]:
+    """The graph's output names: the given ones (one per returned tensor), else output / output_<i>."""
+    torch = import_torch()
     with torch.no_grad():
-        n_out = len(_flat(module(*args)))  # on this copy only: the export below uses a fresh one
-    if output_names is None:
-        output_names = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
-    elif len(output_names) != n_out:
-        raise ModelCheckError(f"--output-names gives {len(output_names)} names; the model returns {n_out} tensors")
-    clash = sorted(set(output_names) & {n for p in pairs for n in (p.input, p.output)} | set(output_names) & set(names))
+        n_out = len(_flat(module(*args)))  # on this copy only: the export uses a fresh one
+    if given is None:
+        given = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
+    elif len(given) != n_out:
+        raise ModelCheckError(f"--output-names gives {len(given)} names; the model returns {n_out} tensors")
+    clash = sorted(set(given) & {n for p in pairs for n in (p.input, p.output)} | set(given) & set(names))
     if clash:
         raise ModelCheckError(f"output names {clash} clash with input or state names; choose others with --output-names")
+    return given
+
+
+def _dynamic_axes(names: list[str], shapes: Mapping[str, InputShape]) -> dict[str, dict[int, str]]:
     dynamic_axes: dict[str, dict[int, str]] = {}
     for n in names:
         s = shapes[n]
         axes = {i: f"{n}_dim{i}" for i in range(len(s.opt)) if s.min[i] != s.max[i]}
         if axes:
             dynamic_axes[n] = axes
-    tmp = temp_path_for(onnx_out)
-    onnx_out.parent.mkdir(parents=True, exist_ok=True)
-    fresh = load_torchscript(path)
-    try:
-        with warnings.catch_warnings():
-            # The TorchScript exporter is deprecated for nn.Modules, and the only one that takes TorchScript archives.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            if pairs:
-                assert returns is not None
-                with _explicit_state_module(fresh, len(names), returns[0], returns[1], state.tensors) as wrapper:
-                    state_args = tuple(torch.from_numpy(p.initial_array()) for p in pairs)
-                    torch.onnx.export(wrapper, args + state_args, str(tmp),
-                                      input_names=names + [p.input for p in pairs],
-                                      output_names=list(output_names) + [p.output for p in pairs],
-                                      opset_version=opset, dynamic_axes=dynamic_axes or None, dynamo=False)
-                _set_metadata(tmp, pairs)
-                _check_against_torch(path, tmp, names, list(output_names), pairs, shapes, state)
-            else:
-                torch.onnx.export(fresh, args, str(tmp), input_names=names, output_names=list(output_names),
-                                  opset_version=opset, dynamic_axes=dynamic_axes or None, dynamo=False)
-        commit_temp(tmp, onnx_out)
-    except ModelCheckError:
-        raise
-    except Exception as err:
-        raise ModelCheckError(f"exporting {path.name} to ONNX failed: {type(err).__name__}: {err}"
-                              + (f"; {_how_to_export(path, state.tensors)}" if pairs else "")) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    notes = [f"exported TorchScript {path.name} to ONNX opset {opset} (inputs {names}, outputs {list(output_names)})"]
+    return dynamic_axes
+
+
+def _export_notes(path: Path, opset: int, names: list[str], output_names: list[str], pairs: list[StatePair],
+                  state: ModuleState) -> list[str]:
+    notes = [f"exported TorchScript {path.name} to ONNX opset {opset} (inputs {names}, outputs {output_names})"]
     if pairs:
         notes.append(f"{path.name} keeps recurrent state in {', '.join(f'{p.buffer} ({state.how[p.buffer]})' for p in pairs)}: "
                      f"exported as explicit state inputs/outputs "
