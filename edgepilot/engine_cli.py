@@ -71,7 +71,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             shapes=parse_shape_specs(args.shape or []), calib_dir=Path(args.calib) if args.calib else None,
             workspace_mb=args.workspace, dla_core=args.dla, optimization_level=args.optimization_level,
             export_opset=args.opset, output_names=tuple(args.output_names.split(",")) if args.output_names else None,
-            force=args.force, verify_samples=args.samples, verify_seed=args.seed,
+            force=args.force, verify_samples=args.samples, verify_steps=args.steps, verify_seed=args.seed,
             verify_inputs=Path(args.inputs) if args.inputs else None)
         result = provision_engine(request, _cache(args), report=_note)
     except EngineVerificationError as err:
@@ -140,7 +140,7 @@ def _entry_summary(entry: Any, state: str = "", detail: str = "") -> dict[str, A
                 "key": m.key.model_dump(mode="json"), "inputs": [t.model_dump(mode="json") for t in m.inputs],
                 "outputs": [t.model_dump(mode="json") for t in m.outputs], "source_model": m.source_model,
                 "reference_model": m.reference_model, "created_utc": m.created_utc, "verified": m.verified,
-                "verification": m.verification, "problem": entry.problem})
+                "verification": m.verification, "recurrent_state": m.recurrent_state, "problem": entry.problem})
     return out
 
 
@@ -202,11 +202,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"output   {t.name} {t.dtype} {list(t.shape)}")
     for s in k.shapes:
         print(f"shape    {s.name} min {list(s.min)} opt {list(s.opt)} max {list(s.max)}")
+    for d in m.recurrent_state or []:
+        print(f"state    {d['input']} <- {d['output']} {list(d['shape'])}, initial {d['initial'] if d['initial'] == 0 else 'from the archive'}"
+              f" (buffer {d['buffer']})")
     print(f"model    {m.source_model} ({k.source_format}, sha256 {k.model_sha256[:16]}...)")
     print(f"builder  {k.builder.model_dump()}")
     print(f"key      {m.key_digest}")
     v = m.verification or {}
-    print(f"verified {m.verified}" + (f" (last run: {'passed' if v.get('passed') else 'FAILED'}, {v.get('samples')} samples)" if v else ""))
+    unit = "steps against " + str(v.get("compared_with")) if v.get("mode") == "sequence" else "samples"
+    print(f"verified {m.verified}" + (f" (last run: {'passed' if v.get('passed') else 'FAILED'}, {v.get('samples')} {unit})" if v else ""))
     if isinstance(summary.get("tensorrt"), str):
         print(f"note     {summary['tensorrt']}")
     return EXIT_OK
@@ -246,65 +250,93 @@ def _inspect_model(args: argparse.Namespace, path: Path, cache: Any) -> int:
 
 
 def _inspect_torchscript(args: argparse.Namespace, path: Path) -> int:
-    from edgepilot.engines.torchscript_export import forward_argument_names, import_torch
+    from edgepilot.engines.shape_profile import parse_shape_specs
+    from edgepilot.engines.torchscript_export import find_module_state, forward_argument_names, load_torchscript
 
     _require_torch_for(path, "engine inspect")
-
-    import warnings
-
-    torch = import_torch()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated; reading archives still works
-        module = torch.jit.load(str(path), map_location="cpu")
+    module = load_torchscript(path)
     names = forward_argument_names(module)
-    info = {"model": str(path), "format": "torchscript", "forward_arguments": names,
-            "note": "TorchScript keeps no shapes: build with --shape NAME:DIMS for each argument"}
+    shapes = parse_shape_specs(args.shape or [])
+    info: dict[str, Any] = {"model": str(path), "format": "torchscript", "forward_arguments": names,
+                            "note": "TorchScript keeps no shapes: build with --shape NAME:DIMS for each argument"}
+    if set(shapes) >= set(names):
+        state = find_module_state(path, names, shapes)
+        info["state"] = {"tensors": state.tensors, "how": state.how, "non_tensor": state.others, "impure": state.impure}
     if args.json:
         _print_json(info)
+        return EXIT_OK
+    print(f"model    {path}  (TorchScript)")
+    print(f"inputs   {', '.join(names)}  (shapes unknown until given: --shape NAME:DIMS)")
+    st = info.get("state")
+    if st is None:
+        print(f"state    not checked: give --shape for {', '.join(names)} to see whether forward() keeps state")
+    elif not (st["tensors"] or st["non_tensor"] or st["impure"]):
+        print("state    none: forward() writes no buffers or attributes (stateless)")
     else:
-        print(f"model    {path}  (TorchScript)")
-        print(f"inputs   {', '.join(names)}  (shapes unknown until given: --shape NAME:DIMS)")
+        for b in st["tensors"]:
+            print(f"state    {b}: {st['how'][b]}; built as explicit inputs/outputs {b.replace('.', '_')}_in/_out")
+        for b in st["non_tensor"]:
+            print(f"state    {b}: a non-tensor attribute forward() assigns; the build refuses it")
+        if st["impure"]:
+            print("state    forward() gives different outputs for the same input twice; the build refuses it")
     return EXIT_OK
 
 
 # ----------------------------------------------------------------------------- verify
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from edgepilot.engines.cache_key import sha256_files
-    from edgepilot.engines.engine_provisioning import open_engine
-    from edgepilot.engines.model_check import model_files
+    from edgepilot.engines.engine_provisioning import entry_state_pairs, open_engine, verify_against_torchscript
     from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
-    from edgepilot.engines.verify import TOLERANCES, inputs_from_file, random_inputs, verify_backends
+    from edgepilot.engines.torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript, state_pairs_from_onnx
+    from edgepilot.engines.verify import inputs_from_file, random_inputs, verify_backends
 
     try:
         cache = _cache(args)
         entry = _find_entry(cache, args.engine)
         engine_path = Path(args.engine)
+        state = []
         if entry is not None:
             if not entry.intact:
                 return _err(f"cached engine {entry.meta_path.name} is corrupt ({entry.problem}); rebuild it with "
                             "'edgepilot engine build MODEL --force'")
-            precision = args.precision or entry.metadata.key.precision
+            m = entry.metadata
+            precision = args.precision or m.key.precision
+            if args.reference is None:  # the entry's own reference: its source model if TorchScript, else its ONNX
+                args.reference = m.source_model if m.key.source_format == "torchscript" else m.reference_model
+            state = entry_state_pairs(entry)
             candidate = open_engine(entry)
         else:
+            if args.reference is None:
+                return _err(f"{engine_path.name} is not a cached engine: give --reference (the ONNX model or the "
+                            "TorchScript archive it was built from)")
             precision = args.precision or "fp32"
             if engine_path.suffix in (".engine", ".plan", ".trt"):
                 from edgepilot.engines.tensorrt_backend import TensorRTBackend
 
                 candidate = TensorRTBackend(engine_path)
             else:
+                state = state_pairs_from_onnx(engine_path)
                 candidate = OnnxRuntimeBackend(engine_path)
+        ref_path = Path(args.reference)
+        torch_reference = ref_path.is_file() and (ref_path.suffix.lower() in TORCHSCRIPT_SUFFIXES or is_torchscript(ref_path))
+        if torch_reference:
+            _require_torch_for(ref_path, "engine verify")
         try:
-            ins, _ = candidate.describe()
-            reference = OnnxRuntimeBackend(args.reference, input_shapes={s.name: s.shape for s in ins})
-            try:
-                if args.inputs:
-                    samples, source = inputs_from_file(args.inputs, ins), f"inputs from {Path(args.inputs).name}"
-                else:
-                    samples, source = random_inputs(ins, args.samples, args.seed), f"random, seed {args.seed}"
-                report = verify_backends(candidate, reference, samples, precision, source)
-            finally:
-                reference.close()
+            if torch_reference:
+                report = verify_against_torchscript(candidate, ref_path, state, precision=precision, steps=args.steps,
+                                                    seed=args.seed, inputs=Path(args.inputs) if args.inputs else None)
+            else:
+                ins, _ = candidate.describe()
+                reference = OnnxRuntimeBackend(args.reference, input_shapes={s.name: s.shape for s in ins})
+                try:
+                    if args.inputs:
+                        samples, source = inputs_from_file(args.inputs, ins), f"inputs from {Path(args.inputs).name}"
+                    else:
+                        samples, source = random_inputs(ins, args.samples, args.seed), f"random, seed {args.seed}"
+                    report = verify_backends(candidate, reference, samples, precision, source)
+                    report.compared_with = f"reference ONNX {Path(args.reference).name}"
+                finally:
+                    reference.close()
         finally:
             candidate.close()
     except ValueError as err:
@@ -315,9 +347,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     recorded = ""
     if entry is not None and entry.metadata is not None:
         m = entry.metadata
+        from edgepilot.engines.cache_key import sha256_files
+        from edgepilot.engines.model_check import model_files
+
         ref = Path(args.reference).resolve()
-        is_reference = ref == Path(m.reference_model).resolve() or (
-            m.key.source_format == "onnx" and sha256_files(model_files(ref)) == m.key.model_sha256)
+        # A TorchScript-sourced engine is recorded as verified only by a check against its TorchScript source
+        # in torch, never by one against its own ONNX export (that check cannot see frozen state).
+        if m.key.source_format == "torchscript":
+            is_reference = torch_reference and sha256_files(model_files(ref)) == m.key.model_sha256
+        else:
+            is_reference = ref == Path(m.reference_model).resolve() or sha256_files(model_files(ref)) == m.key.model_sha256
         if is_reference and precision == m.key.precision:
             try:
                 with cache.key_lock(m.key_digest):
@@ -326,9 +365,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
             except OSError as err:
                 recorded = f"not recorded ({err})"
         else:
-            recorded = "not recorded: --reference is not the model this engine was built from" if not is_reference else \
+            recorded = ("not recorded: --reference is not the model this engine was built from"
+                        + (" (TorchScript sources are recorded only when checked against the .pt in torch)"
+                           if m.key.source_format == "torchscript" else "")) if not is_reference else \
                 f"not recorded: checked at {precision}, built for {m.key.precision}"
     if args.json:
+        from edgepilot.engines.verify import TOLERANCES
+
         _print_json({**report.to_dict(), "tolerance": vars(TOLERANCES[precision]), "recorded": recorded})
     else:
         print(report.table())
@@ -436,23 +479,32 @@ def add_engine_parser(sub: Any) -> None:
     b.add_argument("--output-names", default=None, help="TorchScript export: comma-separated output names")
     b.add_argument("--optimization-level", type=int, default=3, choices=range(0, 6), help="TensorRT builder level 0-5")
     b.add_argument("--force", action="store_true", help="rebuild even if a valid engine is cached")
-    b.add_argument("--samples", type=int, default=32, help="verification: random input samples (default 32)")
-    b.add_argument("--inputs", default=None, help="verification: .npz of real inputs instead of random samples")
+    b.add_argument("--samples", type=int, default=32, help="verification of ONNX sources: random input samples (default 32)")
+    b.add_argument("--steps", type=int, default=200,
+                   help="verification of TorchScript sources: steps run against the model in torch, recurrent state fed "
+                        "back (default and minimum 200)")
+    b.add_argument("--inputs", default=None,
+                   help="verification: .npz of real inputs (a replay/calibration log: N steps stacked) instead of random ones")
     b.add_argument("--seed", type=int, default=0, help="verification: random seed")
     common(b)
     b.set_defaults(func=cmd_build)
 
     i = esub.add_parser("inspect", help="inputs, outputs, shapes, dtypes, precision and key of an engine or model")
     i.add_argument("target", help="cached engine (file, sidecar .json or key digest prefix), ONNX or TorchScript model")
-    i.add_argument("--shape", action="append", metavar="NAME:DIMS", help="models: shapes for dynamic inputs")
+    i.add_argument("--shape", action="append", metavar="NAME:DIMS",
+                   help="ONNX: shapes for dynamic inputs; TorchScript: forward()'s arguments (then its state is checked)")
     common(i)
     i.set_defaults(func=cmd_inspect)
 
-    v = esub.add_parser("verify", help="compare an engine with its reference ONNX model; exit 1 on failure")
+    v = esub.add_parser("verify", help="compare an engine with the model it was built from; exit 1 on failure")
     v.add_argument("engine", help="cached engine (file, sidecar .json or key digest prefix) or a bare engine/plan file")
-    v.add_argument("--reference", required=True, help="the ONNX model the engine was built from")
+    v.add_argument("--reference", default=None,
+                   help="the model the engine was built from: an ONNX model (independent samples) or a TorchScript archive "
+                        "(run in torch over a sequence, recurrent state fed back); default for a cached engine: its source "
+                        "if TorchScript, else its reference ONNX model")
     g = v.add_mutually_exclusive_group()
-    g.add_argument("--samples", type=int, default=32, help="random input samples (default 32)")
+    g.add_argument("--samples", type=int, default=32, help="ONNX references: random input samples (default 32)")
+    v.add_argument("--steps", type=int, default=200, help="TorchScript references: sequence steps (default and minimum 200)")
     g.add_argument("--inputs", default=None, help=".npz of inputs keyed by input name (one sample, or N stacked)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--precision", choices=["fp32", "fp16", "int8"], default=None,

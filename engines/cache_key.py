@@ -53,6 +53,10 @@ class BuilderFlags(_Frozen):
     the GPU. ``optimization_level``: TensorRT builder optimisation level 0-5.
     ``calibration_sha256``: int8 only, digest of the calibration batches.
     ``export_opset``: TorchScript sources only, the opset they were exported with.
+    ``torchscript_export``: TorchScript sources only, the export's version
+    (:data:`~.torchscript_export.EXPORT_VERSION`): engines built by an export that
+    froze recurrent state into constants have none, so they are never reused.
+    Left out of the digest when None, so ONNX-source keys keep their digests.
     """
 
     workspace_mb: int | None = None
@@ -60,6 +64,7 @@ class BuilderFlags(_Frozen):
     optimization_level: int = 3
     calibration_sha256: str | None = None
     export_opset: int | None = None
+    torchscript_export: str | None = None
 
 
 class EngineKey(_Frozen):
@@ -88,7 +93,10 @@ class EngineKey(_Frozen):
                    shapes=tuple(sorted(items, key=lambda s: s.name)), builder=builder or BuilderFlags())
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if data["builder"].get("torchscript_export") is None:
+            del data["builder"]["torchscript_export"]  # added later: keys without it keep the digest they had
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
     def digest(self) -> str:

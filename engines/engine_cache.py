@@ -27,8 +27,11 @@ An entry is
   model's bytes changed, or the runtime version / device differs from the
   platform now present (a JetPack upgrade changes the TensorRT version);
 * **orphaned** when its source model is gone;
-* **unverified** until it has matched its reference ONNX model once
-  (``verified`` in the sidecar). Only a valid, verified entry is activated.
+* **unverified** until it has matched its reference once (``verified`` in the
+  sidecar): the ONNX model for ONNX sources; for TorchScript sources the
+  TorchScript model itself, run in torch over a sequence of steps. A later
+  verification that fails (``engine verify``) clears ``verified`` again. Only a
+  valid, verified entry is activated.
 """
 
 from __future__ import annotations
@@ -106,6 +109,9 @@ class EngineMetadata(BaseModel):
     build_notes: list[str] = []
     verified: bool = False
     verification: dict[str, Any] | None = None
+    recurrent_state: list[dict[str, Any]] | None = Field(
+        default=None, description="Recurrent state pairs the engine's inputs/outputs carry (torchscript_export."
+        "RECURRENT_STATE_KEY format: input, output, shape, dtype, initial, buffer); None: stateless.")
 
 
 EntryState = Literal["valid", "unverified", "corrupt", "stale", "orphaned", "unknown"]
@@ -285,9 +291,10 @@ class EngineCache:
         return out
 
     def mark_verified(self, entry: CacheEntry, report: dict[str, Any], passed: bool) -> CacheEntry:
-        """Record a verification result in the sidecar (atomically). ``verified`` stays true once it passed."""
+        """Record a verification result against the entry's own reference at its precision (atomically): ``verified``
+        is that result, so an engine that fails a later check is not activated until it passes again."""
         assert entry.metadata is not None
-        meta = entry.metadata.model_copy(update={"verified": entry.metadata.verified or passed, "verification": report})
+        meta = entry.metadata.model_copy(update={"verified": passed, "verification": report})
         write_text_atomic(entry.meta_path, meta.model_dump_json(indent=2) + "\n")
         return CacheEntry(entry.meta_path, entry.stem, entry.digest16, meta, entry.problem)
 

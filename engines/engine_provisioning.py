@@ -12,15 +12,20 @@ daemon start. Under the key's file lock (so racing builders build once):
    and rebuilt, never loaded;
 5. the engine is built (TensorRT, or the ONNX Runtime plan where TensorRT is
    absent) and stored atomically, unverified;
-6. an unverified entry is verified against the reference ONNX model and the
-   result recorded; a failure raises :class:`EngineVerificationError`, so the
-   engine is never activated;
+6. an unverified entry is verified and the result recorded; a failure raises
+   :class:`EngineVerificationError`, so the engine is never activated. ONNX
+   sources: against the reference ONNX model on independent samples.
+   TorchScript sources: against the TorchScript model itself, run in torch,
+   over a sequence of at least 200 steps with recurrent state fed back
+   (:func:`~.verify.verify_sequence`), never against the ONNX export alone;
 7. entries of the same model, backend and precision that are stale (the model
    or the platform changed) are reported and removed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import sys
 import time
@@ -39,8 +44,12 @@ from .engine_cache import CacheEntry, EngineCache, TensorInfo, model_hasher
 from .model_check import CheckedModel, ModelCheckError, check_onnx_model, declared_inputs, model_files
 from .platform_detect import RequestedBackend, choose_backend, detect_platform
 from .shape_profile import InputShape
-from .torchscript_export import DEFAULT_EXPORT_OPSET, TORCHSCRIPT_SUFFIXES, export_torchscript, is_torchscript
-from .verify import VerificationReport, inputs_from_file, random_inputs, verify_backends
+from .torchscript_export import (DEFAULT_EXPORT_OPSET, EXPORT_VERSION, TORCHSCRIPT_SUFFIXES, TorchScriptSource,
+                                 resolve_attribute, find_module_state, load_torchscript,
+                                 export_torchscript, is_torchscript, state_pairs_from_json, state_pairs_from_onnx,
+                                 state_pairs_to_json)
+from .verify import (MIN_SEQUENCE_STEPS, StatePair, VerificationInputError, VerificationReport, inputs_from_file,
+                     random_inputs, verify_backends, verify_sequence)
 
 
 class EngineVerificationError(BackendError):
@@ -68,6 +77,7 @@ class BuildRequest:
     output_names: tuple[str, ...] | None = None
     force: bool = False
     verify_samples: int = 32
+    verify_steps: int = MIN_SEQUENCE_STEPS  # TorchScript sources: steps of the sequence run against torch
     verify_seed: int = 0
     verify_inputs: Path | None = None
     dynamic_dims_default_one: bool = False  # daemon start: unresolved dynamic dims are 1, as the ORT backend does
@@ -155,14 +165,68 @@ def verification_samples(specs: list[TensorSpec], *, samples: int, seed: int, in
     return random_inputs(specs, samples, seed), f"random, seed {seed}"
 
 
+def entry_state_pairs(entry: CacheEntry) -> list[StatePair]:
+    assert entry.metadata is not None
+    return state_pairs_from_json(json.dumps(entry.metadata.recurrent_state or []))
+
+
+def sequence_steps(specs: list[TensorSpec], *, steps: int, seed: int, inputs: Path | None,
+                   calibration: CalibrationBatches | None) -> tuple[list[dict[str, np.ndarray]], str]:
+    """The step inputs of a sequence verification: an .npz log (its length), calibration batches (cycled), or seeded
+    random draws. A random sequence shorter than MIN_SEQUENCE_STEPS is refused."""
+    if inputs is not None:
+        return inputs_from_file(inputs, specs), f"inputs from {inputs.name}"
+    if steps < MIN_SEQUENCE_STEPS:
+        raise VerificationInputError(f"a sequence verification runs at least {MIN_SEQUENCE_STEPS} steps, not {steps}: "
+                                     "a recurrent state can drift after a short sequence looks right")
+    if calibration is not None:
+        batches = list(calibration)
+        if batches:
+            return [batches[i % len(batches)] for i in range(steps)], f"calibration batches from {calibration.folder.name}"
+    return random_inputs(specs, steps, seed), f"random, seed {seed}"
+
+
+def verify_against_torchscript(candidate: InferenceBackend, source_path: Path, state: list[StatePair], *, precision: str,
+                               steps: int = MIN_SEQUENCE_STEPS, seed: int = 0, inputs: Path | None = None,
+                               calibration: CalibrationBatches | None = None) -> VerificationReport:
+    """Step the engine and the TorchScript source (in torch) side by side; ``state``: the engine's state pairing."""
+    ins, outs = candidate.describe()
+    state_names = {p.input for p in state} | {p.output for p in state}
+    data_in = [s for s in ins if s.name not in state_names]
+    # The source's state comes from the archive itself, not from the engine's metadata: an engine built by an export
+    # that froze the state has no pairing, and must fail for it (verify_sequence reports the missing state).
+    found = find_module_state(source_path, [s.name for s in data_in], {s.name: InputShape.fixed(s.name, s.shape) for s in data_in})
+    known = {p.buffer for p in state}
+    module = load_torchscript(source_path)
+    state = list(state) + [StatePair(input=b.replace(".", "_") + "_in", output=b.replace(".", "_") + "_out",
+                                     shape=tuple(resolve_attribute(module, b).shape), buffer=b)
+                           for b in found.tensors if b not in known]
+    source = TorchScriptSource(source_path, [s.name for s in data_in], [s.name for s in outs if s.name not in state_names],
+                               state)
+    batch, where = sequence_steps(data_in, steps=steps, seed=seed, inputs=inputs, calibration=calibration)
+    return verify_sequence(candidate, source, batch, precision, where)
+
+
 def verify_entry(entry: CacheEntry, *, samples: int = 32, seed: int = 0, inputs: Path | None = None,
                  calibration: CalibrationBatches | None = None, reference: Path | None = None,
-                 candidate: InferenceBackend | None = None) -> VerificationReport:
-    """Run the cached engine against its reference ONNX model (or ``reference``)."""
+                 candidate: InferenceBackend | None = None, steps: int = MIN_SEQUENCE_STEPS) -> VerificationReport:
+    """Run the cached engine against its reference: a TorchScript source in torch (a sequence of ``steps``), else
+    the reference ONNX model (or ``reference``, an ONNX model or a TorchScript archive)."""
     from .onnxruntime_backend import OnnxRuntimeBackend
 
     assert entry.metadata is not None
     key = entry.metadata.key
+    torch_source = Path(entry.metadata.source_model) if reference is None and key.source_format == "torchscript" else \
+        reference if reference is not None and _is_torchscript_file(reference) else None
+    if torch_source is not None:
+        own = candidate is None
+        cand = open_engine(entry) if candidate is None else candidate
+        try:
+            return verify_against_torchscript(cand, torch_source, entry_state_pairs(entry), precision=key.precision,
+                                              steps=steps, seed=seed, inputs=inputs, calibration=calibration)
+        finally:
+            if own:
+                cand.close()
     ref_path = reference or Path(entry.metadata.reference_model)
     ref = OnnxRuntimeBackend(ref_path, input_shapes={s.name: s.opt for s in key.shapes})
     own = candidate is None
@@ -170,11 +234,17 @@ def verify_entry(entry: CacheEntry, *, samples: int = 32, seed: int = 0, inputs:
     try:
         specs, _ = ref.describe()
         batch, source = verification_samples(specs, samples=samples, seed=seed, inputs=inputs, calibration=calibration)
-        return verify_backends(cand, ref, batch, key.precision, source)
+        report = verify_backends(cand, ref, batch, key.precision, source)
+        report.compared_with = f"reference ONNX {ref_path.name}"
+        return report
     finally:
         ref.close()
         if own:
             cand.close()
+
+
+def _is_torchscript_file(path: Path) -> bool:
+    return path.suffix.lower() in TORCHSCRIPT_SUFFIXES or is_torchscript(path)
 
 
 @dataclass
@@ -190,6 +260,7 @@ class ResolvedBuild:
     platform: PlatformInfo
     backend_note: str | None
     notes: list[str]
+    recurrent_state: list[StatePair] = field(default_factory=list)
 
 
 def resolve_build(request: BuildRequest, cache: EngineCache, *, platform: PlatformInfo | None = None,
@@ -211,7 +282,10 @@ def resolve_build(request: BuildRequest, cache: EngineCache, *, platform: Platfo
     torchscript = source.suffix.lower() in TORCHSCRIPT_SUFFIXES or is_torchscript(source)
     model_sha = sha256_files(model_files(source))
     if torchscript:
-        onnx_path = cache.subdir("exports") / f"{_stem(source)}-{model_sha[:16]}-opset{request.export_opset}.onnx"
+        # The output names are in the file name: they are the export's IO names (a change makes another export).
+        names_tag = hashlib.sha256(",".join(request.output_names or ()).encode()).hexdigest()[:8]
+        onnx_path = cache.subdir("exports") / (f"{_stem(source)}-{model_sha[:16]}-opset{request.export_opset}"
+                                               f"-{EXPORT_VERSION}-{names_tag}.onnx")
         with cache.named_lock(f"export-{model_sha[:16]}"):
             if not onnx_path.is_file():
                 notes += export_torchscript(source, onnx_path, request.shapes, opset=request.export_opset,
@@ -239,14 +313,17 @@ def resolve_build(request: BuildRequest, cache: EngineCache, *, platform: Platfo
                          gpu_fallback=request.dla_core is not None and trt_only,
                          optimization_level=request.optimization_level if trt_only else 3,
                          calibration_sha256=calibration.digest() if calibration is not None else None,
-                         export_opset=request.export_opset if torchscript else None)
+                         export_opset=request.export_opset if torchscript else None,
+                         torchscript_export=EXPORT_VERSION if torchscript else None)
     if not trt_only and (request.workspace_mb is not None or request.dla_core is not None):
         notes.append("--workspace and --dla apply to TensorRT builds only; ignored for the ONNX Runtime plan")
     key = EngineKey.create(platform, precision=request.precision, model_sha256=model_sha, shapes=checked.shapes,
                            dla_core=request.dla_core if trt_only else None,
                            source_format="torchscript" if torchscript else "onnx", builder=flags)
+    state = state_pairs_from_onnx(onnx_path)
     return ResolvedBuild(source=source, onnx_path=onnx_path, checked=checked, calibration=calibration, key=key,
-                         stem=_stem(source), platform=platform, backend_note=backend_note, notes=notes)
+                         stem=_stem(source), platform=platform, backend_note=backend_note, notes=notes,
+                         recurrent_state=state)
 
 
 def provision_engine(request: BuildRequest, cache: EngineCache, *, platform: PlatformInfo | None = None,
@@ -286,12 +363,14 @@ def provision_engine(request: BuildRequest, cache: EngineCache, *, platform: Pla
             outs = [TensorSpec(t.name, checked.output_shapes[t.name], t.dtype) for t in checked.outputs]
             entry = cache.write(key, stem, engine_bytes, source_model=str(source), reference_model=str(onnx_path.resolve()),
                                 inputs=_tensor_infos(ins), outputs=_tensor_infos(outs),
-                                build_seconds=round(time.monotonic() - t0, 3), build_notes=notes)
+                                build_seconds=round(time.monotonic() - t0, 3), build_notes=notes,
+                                recurrent_state=json.loads(state_pairs_to_json(r.recurrent_state)) if r.recurrent_state else None)
         assert entry is not None and entry.metadata is not None
         if not entry.metadata.verified:
             verification = verify_entry(entry, samples=request.verify_samples, seed=request.verify_seed,
-                                        inputs=request.verify_inputs, calibration=calibration)
-            reference = Path(entry.metadata.reference_model).name
+                                        inputs=request.verify_inputs, calibration=calibration, steps=request.verify_steps)
+            reference = verification.compared_with if verification.mode == "sequence" else \
+                Path(entry.metadata.reference_model).name
             entry = cache.mark_verified(entry, verification.to_dict(), verification.passed)
             if not verification.passed:
                 raise EngineVerificationError(

@@ -75,3 +75,13 @@ def test_differences_read_as_a_report() -> None:
     assert old.differences(new) == ["runtime_version '10.3.0' -> '10.7.0'",
                                     "model_sha256 abababababab... -> cdcdcdcdcdcd... (the model changed)"]
     assert old.platform() == ORIN
+
+
+def test_torchscript_export_version_keys_apart_without_moving_onnx_digests() -> None:
+    """Engines of the state-freezing TorchScript export (no version) are never reused; ONNX keys keep their digest."""
+    onnx_key = EngineKey.create(ORIN, precision="fp32", model_sha256="a" * 64, shapes=[])
+    assert "torchscript_export" not in onnx_key.canonical_json()
+    old = EngineKey.create(ORIN, precision="fp32", model_sha256="a" * 64, shapes=[], source_format="torchscript",
+                           builder=BuilderFlags(export_opset=17))
+    new = old.model_copy(update={"builder": BuilderFlags(export_opset=17, torchscript_export="explicit-state-1")})
+    assert old.digest != new.digest

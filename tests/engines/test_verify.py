@@ -104,3 +104,13 @@ def test_verify_real_backends(tmp_path: Path) -> None:
     bad = verify_backends(other, ref, samples, "int8", "random, seed 0")
     assert not bad.passed and bad.outputs[0].max_abs > 0.1
     assert "FAILED" in bad.table() and bad.to_dict()["passed"] is False
+
+
+def test_first_divergent_step() -> None:
+    ref = np.zeros((10, 1, 2), np.float32)
+    cand = ref.copy()
+    cand[6, 0, 1] = 0.5
+    cand[8, 0, 0] = 2.0
+    r = compare_output("a", ref, cand, FP32)
+    assert not r.passed and r.first_divergent_step == 6 and r.worst_index == (8, 0, 0)
+    assert compare_output("a", ref, ref, FP32).first_divergent_step is None
