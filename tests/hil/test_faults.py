@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 import pytest
-import yaml
 
 from edgepilot.daemon.config.profile import default_profile_path, parse_profile
+from tests.shipped_profile import shipped_profile_data
 from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
 from edgepilot.daemon.transport import ros_msgs
 from edgepilot.hil.faults import SensorFaultInjector, SensorFaults
@@ -119,12 +119,7 @@ def test_clear_switches_everything_off() -> None:
 
 @pytest.fixture(scope="module")
 def daemon_ingests() -> dict:
-    d = yaml.safe_load(default_profile_path().read_text())
-    # These messages carry the fixed stamp T (2023), which the shipped profile's max_stamp_skew_s rightly refuses;
-    # decoding is what is tested here, the stamp limits in tests/daemon/streams/test_stream_integrity.py.
-    for cfg in d["streams"].values():
-        for limit in ("max_stamp_skew_s", "reject_out_of_order"):
-            cfg.pop(limit, None)
+    d = shipped_profile_data()  # its stamp limits would refuse the fixed stamp T (2023): decoding is tested here
     profile = parse_profile(d, base_dir=default_profile_path().parent)
     return {name: (profile, cfg) for name, cfg in profile.streams.items()}
 
