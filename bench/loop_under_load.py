@@ -54,6 +54,9 @@ def bench_profile(directory: Path, ingest_mode: str | None = None) -> Path:
     d["streams"]["joint_states"]["rate_hz"] = 1000
     d["streams"]["imu"]["rate_hz"] = 1000
     d["streams"]["camera"].update(rate_hz=30, width=640, height=480, max_age_s=0.3)
+    for cfg in d["streams"].values():
+        if cfg.get("max_rate_hz"):
+            cfg["max_rate_hz"] = 2 * cfg["rate_hz"]  # the shipped limit's margin (2x nominal) at the bench's rates
     d["watchdog"]["startup_grace_s"] = 5.0
     if ingest_mode is not None:
         d["ingest"] = {**d.get("ingest", {}), "mode": ingest_mode}

@@ -101,8 +101,10 @@ def run(domain_id: int, duration_s: float, out: str | None, image: bool = True, 
                 n_toggles += 1
             counts["joint_states"] += 1
             wall = time.time_ns()
+            # Accelerometer noise as a real IMU has (the shipped profile faults a frozen IMU); the policy reads only
+            # the gyro's z, so its command stays constant between toggles, as the latency method needs.
             pi.publish(m.Imu(header=m.Header(stamp=_stamp(m, wall), frame_id="imu_link"),
-                             linear_acceleration=m.Vector3(z=9.81)))
+                             linear_acceleration=m.Vector3(x=rng.gauss(0.0, 0.02), z=9.81)))
             counts["imu"] += 1
         if image and time.monotonic_ns() >= next_img:
             next_img += img_period

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from edgepilot.daemon.config.profile import default_profile_path
+from tests.shipped_profile import shipped_profile_data
 from edgepilot.doctor import _tensorrt_version
 
 ALL_CHECKS = ["python", "packages", "onnxruntime", "tensorrt", "cuda", "gpu", "dla", "ros2", "dds", "config", "engine",
@@ -36,7 +37,7 @@ def doctor(*args: str, env: dict[str, str] | None = None, cwd: Path | None = Non
 
 
 def profile_file(tmp_path: Path, **engine: object) -> Path:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     d["engine"].update(engine)
     p = tmp_path / "robot.yaml"

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from edgepilot.daemon.config.profile import default_profile_path
+from tests.shipped_profile import shipped_profile_data
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,7 @@ def test_compensation_reload_and_residual_logs_over_dds(tmp_path: Path, dds_doma
 
     comp = tmp_path / "compensation.yaml"
     _write(comp, GYRO_BIAS, STEER)
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     for term in d["observation"]["terms"]:
         if term["kind"] == "goal_relative":

@@ -12,6 +12,7 @@ import yaml
 from edgepilot.calibration.compensation import CompensationError, Compensator, load_compensation, parse_compensation
 from edgepilot.daemon.config.profile import ProfileError, default_profile_path, load_profile
 from edgepilot.daemon.observation.odometry import WheelOdometry
+from tests.shipped_profile import shipped_profile_data
 
 GOOD = {"profile": "diffbot",
         "observation": [{"field": "imu.angular_velocity.z", "bias": 0.05}],
@@ -22,7 +23,7 @@ GOOD = {"profile": "diffbot",
 
 
 def _profile_with(tmp_path: Path, comp: dict | None, name: str = "comp.yaml") -> Path:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     if comp is not None:
         (tmp_path / name).write_text(yaml.safe_dump(comp))

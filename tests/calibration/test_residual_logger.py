@@ -16,10 +16,11 @@ from edgepilot.calibration.residual_logs import read_logs
 from edgepilot.calibration.sim_models import build_sim_model
 from edgepilot.daemon.config.profile import default_profile_path, parse_profile
 from edgepilot.daemon.observation.odometry import WheelOdometry
+from tests.shipped_profile import shipped_profile_data
 
 
 def _profile(tmp_path: Path, queue_depth: int = 1024):
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["residuals"] = {"directory": str(tmp_path / "logs"), "model": {"kind": "ideal_diff_drive"}, "queue_depth": queue_depth}
     return parse_profile(d, base_dir=default_profile_path().parent)
 
@@ -100,7 +101,7 @@ def test_residuals_are_measured_minus_predicted_and_logged(tmp_path: Path) -> No
 
 
 def _write_profile(tmp_path: Path, directory: str) -> Path:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     d["residuals"] = {"directory": directory, "model": {"kind": "ideal_diff_drive"}}
     path = tmp_path / "profile.yaml"
@@ -141,7 +142,7 @@ def test_a_residuals_directory_another_user_cannot_write_is_refused_for_that_use
         os.chmod(base, 0o755)
         logs = base / "logs"
         logs.mkdir(mode=0o755)
-        d = yaml.safe_load(default_profile_path().read_text())
+        d = shipped_profile_data()
         shutil.copy(default_profile_path().parent / d["engine"]["model"], base / "policy.onnx")
         d["engine"]["model"] = str(base / "policy.onnx")
         d["residuals"] = {"directory": str(logs), "model": {"kind": "ideal_diff_drive"}}

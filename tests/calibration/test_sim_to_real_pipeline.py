@@ -23,6 +23,7 @@ from edgepilot.cli import main as edgepilot_main
 from edgepilot.daemon.config.profile import default_profile_path, parse_profile
 from edgepilot.hil.daemon_in_process import run_episode
 from edgepilot.hil.sim_robot import SimParams
+from tests.shipped_profile import shipped_profile_data
 
 GAP = SimParams(wheel_radius_scale=1.05, gyro_bias_radps=(0.0, 0.0, 0.05), steering_bias_radps=0.10,
                 command_latency_s=0.020, gyro_noise_std_radps=0.005, wheel_velocity_noise_std_radps=0.05,
@@ -32,7 +33,7 @@ FIELDS = ("joint.left_wheel_joint.velocity", "joint.right_wheel_joint.velocity",
 
 
 def _profile(logs: Path, goal, compensation: Path | None = None):
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     for t in d["observation"]["terms"]:
         if t["kind"] == "goal_relative":
             t["goal_xy"] = list(goal)

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from edgepilot.daemon.config.profile import default_profile_path
+from tests.shipped_profile import shipped_profile_data
 from edgepilot.daemon.safety.fault_injection import FAULT_INJECTION_TOPIC
 from tests.dds_domains import release_domain, reserve_domain
 
@@ -44,7 +45,7 @@ SUPERVISOR_EXIT_S = 0.02  # SIGKILL to zombie for the supervisor process: 8-16 m
 
 def write_profile(tmp_path: Path, streams: dict[str, dict] | None = None, **watchdog: float) -> Path:
     """The embedded profile with a far goal; ``streams``: fields merged into its streams (integrity limits)."""
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     for term in d["observation"]["terms"]:
         if term["kind"] == "goal_relative":

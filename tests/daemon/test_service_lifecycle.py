@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from edgepilot.daemon.config.profile import default_profile_path, load_profile
+from tests.shipped_profile import shipped_profile_data
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ class CountingNotifier:
 
 
 def _profile(tmp_path: Path, domain: int, **extra: object):  # type: ignore[no-untyped-def]
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     d["ingest"] = {"mode": "in_process"}
     d["transport"]["domain_id"] = domain

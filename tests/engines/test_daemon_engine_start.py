@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from edgepilot.daemon.config.profile import default_profile_path
+from tests.shipped_profile import shipped_profile_data
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,7 @@ class SimRobot:
 
 
 def write_profile(folder: Path, model: Path) -> Path:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"].update({"model": str(model), "backend": "auto", "cache_dir": "engines"})  # cache_dir relative to the profile
     for term in d["observation"]["terms"]:
         if term["kind"] == "goal_relative":

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 import pytest
-import yaml
 
 from edgepilot.daemon.config.profile import default_profile_path, parse_profile
+from tests.shipped_profile import shipped_profile_data
 from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
 from edgepilot.daemon.transport import ros_msgs
 from edgepilot.hil.faults import SensorFaultInjector, SensorFaults
@@ -119,7 +119,7 @@ def test_clear_switches_everything_off() -> None:
 
 @pytest.fixture(scope="module")
 def daemon_ingests() -> dict:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()  # its stamp limits would refuse the fixed stamp T (2023): decoding is tested here
     profile = parse_profile(d, base_dir=default_profile_path().parent)
     return {name: (profile, cfg) for name, cfg in profile.streams.items()}
 

@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from edgepilot.daemon.action.command_sender import CommandSender
+from tests.shipped_profile import shipped_profile_data
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -96,7 +97,7 @@ def test_a_stuck_sender_makes_the_loop_publish_zero_itself(tmp_path: Path, dds_d
     from edgepilot.daemon.transport.dds.participant import DdsTransport
     from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
 
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     d["streams"]["camera"].update(width=640, height=480)  # what bench/sensor_load.py publishes
     d["streams"]["joint_states"]["rate_hz"] = 1000

@@ -13,19 +13,19 @@ from types import SimpleNamespace as NS
 
 import numpy as np
 import pytest
-import yaml
 
 from edgepilot.daemon.action.twist import TwistActionMapper
 from edgepilot.daemon.config.profile import default_profile_path, parse_profile
 from edgepilot.daemon.observation.builder import ObservationBuilder
 from edgepilot.daemon.observation.odometry import WheelOdometry
 from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
+from tests.shipped_profile import shipped_profile_data
 
 JOINTS = ["hip", "knee", "ankle", "wheel"]
 
 
 def profile_with_joints(policy_order: list[str]) -> object:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["streams"]["joint_states"]["joints"] = list(JOINTS) + ["left_wheel_joint", "right_wheel_joint"]
     d["observation"]["terms"] = [
         {"kind": "joint_position", "stream": "joint_states", "joints": policy_order},
@@ -132,7 +132,7 @@ def test_odometry_straight_line_and_turn() -> None:
 
 
 def test_action_mapper_scales_clips_and_keeps_nan() -> None:
-    profile = parse_profile(yaml.safe_load(default_profile_path().read_text()), base_dir=default_profile_path().parent)
+    profile = parse_profile(shipped_profile_data(), base_dir=default_profile_path().parent)
     m = TwistActionMapper(profile.action)
     cmd = m.map(np.array([0.5, -2.0], np.float32))
     np.testing.assert_allclose(cmd, [0.2, 0, 0, 0, 0, -1.5], rtol=1e-6)

@@ -22,6 +22,7 @@ from edgepilot.daemon.streams.image_conversion import (
     sample_layout,
 )
 from edgepilot.daemon.transport import ros_msgs as m
+from tests.shipped_profile import shipped_profile_data
 
 H, W = 6, 7
 RNG = np.random.default_rng(3)
@@ -145,12 +146,11 @@ def test_bad_compressed_images_are_refused(make, why: str) -> None:  # type: ign
 
 
 def test_compressed_stream_through_the_ingest() -> None:
-    import yaml
 
     from edgepilot.daemon.config.profile import default_profile_path, parse_profile
     from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
 
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["streams"]["camera"].update(type="sensor_msgs/msg/CompressedImage", topic="/camera/image_raw/compressed")
     p = parse_profile(d, base_dir=default_profile_path().parent)
     ing = make_ingest("camera", p.streams["camera"], None, p)

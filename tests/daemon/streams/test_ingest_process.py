@@ -26,13 +26,14 @@ from edgepilot.daemon.streams.ingest import make_ingest
 from edgepilot.daemon.transport import ros_msgs
 from edgepilot.hil.scenario import load_scenario, shipped_scenarios_dir
 from edgepilot.hil.sensor_messages import Reading, build
+from tests.shipped_profile import shipped_profile_data
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 
 
 def _profile_data() -> dict:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     d["streams"]["camera"].update(width=640, height=480)
     d["ingest"] = {"mode": "process"}

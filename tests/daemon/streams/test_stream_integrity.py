@@ -14,7 +14,6 @@ from itertools import repeat
 from types import SimpleNamespace as NS
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +21,7 @@ from edgepilot.daemon.config.profile import ProfileError, StreamConfig, default_
 from edgepilot.daemon.streams.integrity import StreamIntegrity, rate_window_s
 from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
 from edgepilot.daemon.safety.watchdog import STREAM_FAULT_KINDS, Watchdog
+from tests.shipped_profile import shipped_profile_data
 
 MS = 1_000_000
 WALL0 = 1_700_000_000 * 1_000_000_000  # a wall-clock time, ns since the epoch
@@ -29,7 +29,7 @@ WALL0 = 1_700_000_000 * 1_000_000_000  # a wall-clock time, ns since the epoch
 
 @pytest.fixture(scope="module")
 def base() -> dict:
-    return yaml.safe_load(default_profile_path().read_text())
+    return shipped_profile_data()
 
 
 def _stream_error(base: dict, stream: str, **fields: object) -> str:

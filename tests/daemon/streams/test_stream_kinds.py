@@ -12,7 +12,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-import yaml
 
 from edgepilot.daemon.config.profile import ProfileError, default_profile_path, parse_profile
 from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
@@ -20,6 +19,7 @@ from edgepilot.daemon.streams.ingest_process import ingest_groups
 from edgepilot.daemon.streams.kinds import registry
 from edgepilot.daemon.streams.kinds.base import Clock, ConverterBase, MalformedMessage, Ring, StreamKind, number
 from edgepilot.daemon.transport import ros_msgs
+from tests.shipped_profile import shipped_profile_data
 
 BUILT_IN = ("sensor_msgs/msg/JointState", "sensor_msgs/msg/Imu", "sensor_msgs/msg/Image",
             "sensor_msgs/msg/CompressedImage", "geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped")
@@ -35,7 +35,7 @@ def _config(kind: str) -> dict[str, Any]:
 
 
 def _profile(**streams: dict[str, Any]) -> Any:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["streams"].update(copy.deepcopy(streams))
     return parse_profile(d, base_dir=default_profile_path().parent)
 

@@ -13,12 +13,12 @@ from types import SimpleNamespace as NS
 from typing import Any
 
 import numpy as np
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgepilot.daemon.config.profile import default_profile_path, parse_profile
 from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
+from tests.shipped_profile import shipped_profile_data
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CONFIGURED = ["a", "b", "c"]
@@ -27,7 +27,7 @@ floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
 
 def _profile() -> Any:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["streams"]["joint_states"]["joints"] = CONFIGURED + ["left_wheel_joint", "right_wheel_joint"]
     d["streams"]["camera"]["encoding"] = "mono16"
     return parse_profile(d, base_dir=default_profile_path().parent)
@@ -230,7 +230,7 @@ def test_mono16_image_converter(case: tuple[Any, np.ndarray | None]) -> None:
                                   step=junk, data=junk, angular_velocity=junk, linear_acceleration=junk, orientation=junk,
                                   linear=junk, angular=junk, twist=junk)))
 def test_junk_is_dropped_by_every_converter(msg: Any) -> None:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["streams"]["cmd_in"] = {"topic": "/cmd_in", "type": "geometry_msgs/msg/Twist", "rate_hz": 10, "max_age_s": 0.5}
     p = parse_profile(d, base_dir=default_profile_path().parent)
     for name, cfg in p.streams.items():
@@ -241,7 +241,7 @@ def test_junk_is_dropped_by_every_converter(msg: Any) -> None:
 
 
 def test_nan_is_data_for_depth_but_a_fault_elsewhere() -> None:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["streams"]["camera"]["encoding"] = "32FC1"
     p = parse_profile(d, base_dir=default_profile_path().parent)
     depth = make_ingest("camera", p.streams["camera"], Clock(), p)

@@ -9,12 +9,12 @@ from types import SimpleNamespace as NS
 
 import numpy as np
 import pytest
-import yaml
 from rosbags.typesys import Stores, get_typestore
 
 from edgepilot.daemon.config.profile import default_profile_path, parse_profile
 from edgepilot.daemon.streams.ingest import StreamSnapshot, fields_read, make_ingest
 from edgepilot.daemon.transport import ros_msgs as m
+from tests.shipped_profile import shipped_profile_data
 
 TS = get_typestore(Stores.ROS2_HUMBLE)
 JOINTS = ["left_wheel_joint", "right_wheel_joint"]
@@ -29,7 +29,7 @@ class FakeClock:
 
 
 def profile(**changes: object) -> object:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     for k, v in changes.items():
         d[k] = v
     return parse_profile(d, base_dir=default_profile_path().parent)
@@ -81,7 +81,7 @@ def test_missing_velocity_dropped_when_a_term_reads_it_kept_otherwise() -> None:
     ing.on_message(NS(name=JOINTS, position=[1.0, 2.0], velocity=[], effort=[]))
     assert ing.dropped == 1 and "no velocities" in ing.last_error and ing.ring.count == 0
     # A profile whose terms read positions only: an empty velocity is fine and never read.
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["observation"]["terms"][0]["kind"] = "joint_position"
     p = parse_profile(d, base_dir=default_profile_path().parent)
     ing2 = joint_ingest(clock, p)
@@ -167,7 +167,7 @@ def test_imu_covariance_minus_one_means_absent() -> None:
 def test_twist_input_stream_feeds_a_twist_command_term() -> None:
     from edgepilot.daemon.observation.builder import ObservationBuilder
 
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["streams"]["cmd_in"] = {"topic": "/cmd_vel_in", "type": "geometry_msgs/msg/TwistStamped", "rate_hz": 10, "max_age_s": 0.5}
     d["observation"]["terms"].append({"kind": "twist_command", "stream": "cmd_in", "fields": ["angular.z", "linear.x"],
                                       "scale": 2.0})

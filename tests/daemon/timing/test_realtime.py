@@ -11,6 +11,7 @@ import pytest
 
 from edgepilot.daemon.config.profile import RealtimeConfig
 from edgepilot.daemon.timing.realtime import LoopThreadTuning, set_affinity, set_fifo, set_normal
+from tests.shipped_profile import shipped_profile_data
 
 
 def on_thread(fn):  # type: ignore[no-untyped-def]
@@ -150,7 +151,7 @@ def test_cpus_that_are_not_there_are_refused_said_and_run_anyway(tmp_path, dds_d
 
     from edgepilot.daemon.config.profile import default_profile_path
 
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     d["realtime"].update(loop_cpus=[4095], ingest_cpus=[4094])
     p = tmp_path / "big_machine.yaml"

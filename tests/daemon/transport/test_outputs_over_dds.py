@@ -19,6 +19,7 @@ from edgepilot.daemon.config.profile import default_profile_path
 from edgepilot.daemon.transport import outputs
 from edgepilot.daemon.transport import ros_msgs as m
 from edgepilot.daemon.transport.dds.participant import DdsTransport
+from tests.shipped_profile import shipped_profile_data
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +60,7 @@ class SensorPublisher:
 
 
 def test_daemon_publishes_twist_stamped_and_diagnostics(dds_domain: int, tmp_path: Path) -> None:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     d["action"].update(output="twist_stamped", frame_id="base_footprint")
     d["watchdog"]["stall_timeout_s"] = 0.1  # a loaded CI machine must not stall the loop into zeros
@@ -148,7 +149,7 @@ def test_joint_targets_as_joint_state_and_float64_multi_array(dds_domain: int) -
 def test_run_with_record_writes_what_the_daemon_received_and_published(dds_domain: int, tmp_path: Path) -> None:
     from rosbags.rosbag2 import Reader
 
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     d["watchdog"]["stall_timeout_s"] = 0.1
     profile = tmp_path / "p.yaml"

@@ -11,13 +11,13 @@ import math
 from types import SimpleNamespace as NS
 
 import numpy as np
-import yaml
 
 from edgepilot.daemon.action.joint import JointActionStage
 from edgepilot.daemon.config.profile import default_profile_path, parse_profile
 from edgepilot.daemon.observation.builder import ObservationBuilder
 from edgepilot.daemon.observation.odometry import WheelOdometry
 from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
+from tests.shipped_profile import shipped_profile_data
 
 JOINTS_ROBOT = ["b", "a"]   # the order the robot publishes
 JOINTS_POLICY = ["a", "b"]  # the policy's order
@@ -106,7 +106,7 @@ def legged_sequence() -> tuple[LeggedRig, list[np.ndarray]]:
 
 
 def twist_profile(terms: list[dict], joints: list[str] | None = None, extra_streams: dict | None = None) -> object:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     if joints is not None:
         d["streams"]["joint_states"]["joints"] = joints
     d["streams"].update(extra_streams or {})

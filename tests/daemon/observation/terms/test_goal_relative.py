@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 
 import pytest
-import yaml
 
 from edgepilot.daemon.config.profile import ProfileError, default_profile_path, parse_profile
 from edgepilot.daemon.observation.builder import ObservationBuilder
 from edgepilot.daemon.observation.odometry import WheelOdometry
 from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
+from tests.shipped_profile import shipped_profile_data
 
 
 def test_goal_term_uses_odometry_in_body_frame() -> None:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     profile = parse_profile(d, base_dir=default_profile_path().parent)
     ingests = {n: make_ingest(n, c) for n, c in profile.streams.items()}
     snaps = {n: StreamSnapshot(i) for n, i in ingests.items()}
@@ -36,11 +36,11 @@ def test_goal_term_uses_odometry_in_body_frame() -> None:
 
 
 def test_needs_an_odometry_section() -> None:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d.pop("odometry")
     with pytest.raises(ProfileError, match=r"observation.terms\[2\] \(goal_relative\) needs an 'odometry' section"):
         parse_profile(d, base_dir=default_profile_path().parent)
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["observation"]["terms"][2]["goal_xy"] = [1.0]
     with pytest.raises(ProfileError, match="observation.terms.2.goal_relative.goal_xy"):
         parse_profile(d, base_dir=default_profile_path().parent)

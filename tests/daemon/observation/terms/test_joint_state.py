@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from edgepilot.daemon.config.profile import ProfileError
 from tests.daemon.observation.terms.rigs import imu_msg, joint_msg, refresh, twist_pipeline, twist_profile
+from tests.shipped_profile import shipped_profile_data
 
 JOINTS = ["hip", "knee", "ankle", "wheel"]
 STREAM_JOINTS = list(JOINTS) + ["left_wheel_joint", "right_wheel_joint"]
@@ -68,9 +69,8 @@ def test_reference_errors_name_the_field(change: dict, fragment: str) -> None:
 
 def test_stream_must_be_required() -> None:
     from edgepilot.daemon.config.profile import default_profile_path, parse_profile
-    import yaml
 
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["odometry"] = None
     d["observation"]["terms"] = [{"kind": "joint_velocity", "stream": "joint_states", "joints": ["left_wheel_joint"]}]
     d["streams"]["joint_states"]["required"] = False

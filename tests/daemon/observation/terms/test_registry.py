@@ -11,7 +11,6 @@ from typing import Literal
 
 import numpy as np
 import pytest
-import yaml
 from pydantic import Field
 
 from edgepilot.daemon.config.profile import ProfileError, default_profile_path, parse_profile
@@ -20,6 +19,7 @@ from edgepilot.daemon.observation.terms import (FillTerm, TermConfig, TermContex
                                                 registered_terms, unregister_term)
 from edgepilot.daemon.observation.terms.base import IMU
 from tests.daemon.observation.terms.rigs import imu_msg, refresh, twist_pipeline
+from tests.shipped_profile import shipped_profile_data
 
 # ----------------------------------------------------------------------------- the toy term's file
 
@@ -65,7 +65,7 @@ def gyro_norm():  # noqa: ANN201
 
 
 def diffbot_with(*terms: dict) -> dict:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["observation"]["terms"] += list(terms)
     return d
 

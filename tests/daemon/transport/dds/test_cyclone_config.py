@@ -10,9 +10,9 @@ from pathlib import Path
 
 import cyclonedds
 import pytest
-import yaml
 
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
+from tests.shipped_profile import shipped_profile_data
 from edgepilot.daemon.config.profile import ProfileError, default_profile_path, parse_profile
 from edgepilot.daemon.transport.dds.cyclone_config import domain_config, security_fragment
 
@@ -64,7 +64,7 @@ def test_the_operators_config_comes_first_and_stays(files: dict[str, Path]) -> N
 
 
 def _profile(**security: object) -> dict:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     d["transport"] = {"kind": "dds", "security": {k: str(v) for k, v in security.items()}}
     return d

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from edgepilot.daemon.config.profile import ProfileError, default_profile_path, parse_profile
 from edgepilot.daemon.transport.dds.participant import DdsTransport, TopicClash
+from tests.shipped_profile import shipped_profile_data
 
 REPO = Path(__file__).resolve().parents[4]
 STRESS_WRITES = 100_000
@@ -38,7 +38,7 @@ def test_a_listener_and_a_writer_on_one_topic_are_refused_either_way_round(dds_d
 
 
 def test_a_stream_on_an_output_topic_is_refused_at_load() -> None:
-    d = yaml.safe_load(default_profile_path().read_text())
+    d = shipped_profile_data()
     d["engine"]["model"] = str(default_profile_path().parent / d["engine"]["model"])
     first = next(iter(d["streams"]))
     for topic, said in ((d["action"].get("topic", "/cmd_vel"), "action.topic"), ("/diagnostics", "diagnostics")):
