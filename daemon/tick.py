@@ -22,15 +22,19 @@ tick; bench/fusion_cost.py and tests/daemon/test_tick.py measure it.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from edgepilot.engines.backend import BackendError, InferenceBackend
 
+from edgepilot.daemon.action.stage import ActionStage
 from edgepilot.daemon.config.profile import Profile
 from edgepilot.daemon.safety.fault_checks import FaultCheck, LoopStallCheck, StreamChecks, TickOverrunCheck, TickState
 from edgepilot.daemon.safety.watchdog import Watchdog
+
+if TYPE_CHECKING:  # the hooks protocol sits beside the tick (docs/architecture.md), annotations only
+    from edgepilot.daemon.tick_hooks import TickHooks
 
 _copyto = np.copyto
 _dot = np.dot
@@ -71,7 +75,8 @@ class ControlTick:
     """
 
     def __init__(self, profile: Profile, snapshots: Mapping[str, Any], backend: InferenceBackend, observation: Any,
-                 stage: Any, watchdog: Watchdog, *, odometry: Any = None, hooks: Any = None, injector: Any = None,
+                 stage: ActionStage, watchdog: Watchdog, *, odometry: Any = None, hooks: TickHooks | None = None,
+                 injector: Any = None,
                  clock_ns: Callable[[], int] = time.monotonic_ns, checks: Sequence[FaultCheck] = (),
                  after_checks: Sequence[FaultCheck] = (), history: int = 1 << 16) -> None:
         self.profile = profile

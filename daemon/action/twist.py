@@ -46,3 +46,9 @@ class TwistActionMapper:
         np.copyto(self._ext_head, work)
         self._ext.take(self._fill, out=self.command, mode="clip")
         return self.command
+
+    def skip_policy(self) -> bool:
+        return False  # a policy step every tick (never asked: decimates is False)
+
+    def between(self) -> np.ndarray:
+        return self.command
