@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag, ValidationError, model_validator
@@ -473,15 +473,37 @@ def _rebuild_term_union() -> None:
 term_registry.on_change(_rebuild_term_union)
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
+def _user_location(loc: tuple[Any, ...], data: object) -> str:
+    """``loc`` as the user wrote it: the union tags pydantic inserts (an action kind, a term's ``kind``) dropped.
+    A part is a tag when it is not a key (or index) of the data at that point."""
+    out = ""
+    here: object = data
+    for part in loc:
+        if isinstance(here, dict) and part in here:
+            out += f".{part}" if out else str(part)
+            here = here[part]
+        elif isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
+            out += f".{part}" if out else str(part)
+            here = here[part]
+        elif isinstance(here, dict) and isinstance(part, str) and here.get("kind") == part:
+            continue  # a discriminated union's tag: the kind the user wrote, already in the data
+        elif isinstance(part, str) and loc and loc[0] == "action" and part in ("twist", "joint"):
+            continue  # the action union's tag (twist / joint), pydantic's bookkeeping
+        else:
+            out += f".{part}" if out else str(part)  # a field the user left out (missing) lives here
+            here = None
+    return out or "(top level)"
+
+
+def _format_validation_error(err: ValidationError, source: str, data: object = None) -> str:
     lines = [f"invalid robot profile {source}:"]
     for e in err.errors():
-        # The action union's tag (twist / joint) is pydantic's bookkeeping, not a field the user wrote.
-        parts = [p for i, p in enumerate(e["loc"]) if not (i == 1 and e["loc"][0] == "action" and p in ("twist", "joint"))]
-        loc = ".".join(str(p) for p in parts) or "(top level)"
+        loc = _user_location(tuple(e["loc"]), data)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] in ("extra_forbidden",):
             msg = "unknown field; check its spelling against the documented fields"
+        if loc == "action.output" and e["type"] == "literal_error":
+            msg = "Input should be 'twist', 'twist_stamped', 'joint_positions' or 'joint_torques'"
         value = e.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         lines.append(f"  {loc}: {msg}{shown}")
@@ -495,7 +517,7 @@ def parse_profile(data: object, base_dir: Path = Path("."), source: str = "<data
     try:
         return Profile.model_validate({**data, "base_dir": base_dir})
     except ValidationError as err:
-        raise ProfileError(_format_validation_error(err, source)) from None
+        raise ProfileError(_format_validation_error(err, source, data)) from None
 
 
 def load_profile(path: str | Path) -> Profile:

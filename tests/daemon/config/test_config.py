@@ -139,3 +139,32 @@ def test_any_mutation_is_accepted_or_named(base: dict, data: st.DataObject) -> N
         parse_profile(d, source="fuzz.yaml")
     except ProfileError as err:
         assert str(err).startswith("invalid robot profile fuzz.yaml:")
+
+
+def test_error_locations_name_what_the_user_wrote_never_a_union_tag() -> None:
+    """pydantic puts a discriminated union's tag into an error's location (terms.0.joint_velocity.scale,
+    residuals.model.ideal_diff_drive.latency_s); the message names the field as written in the file."""
+    import copy
+
+    import yaml
+
+    from edgepilot.daemon.config.profile import ProfileError, default_profile_path, parse_profile
+
+    base = yaml.safe_load(default_profile_path().read_text())
+    cases = []
+    d = copy.deepcopy(base)
+    d["observation"]["terms"][0]["scale"] = "x"
+    cases.append((d, "  observation.terms.0.scale: Input should be a valid number"))
+    d = copy.deepcopy(base)
+    d["residuals"] = {"directory": "logs", "model": {"kind": "ideal_diff_drive", "latency_s": "q"}}
+    cases.append((d, "  residuals.model.latency_s: Input should be a valid number"))
+    d = copy.deepcopy(base)
+    d["action"]["output"] = "twisty"
+    cases.append((d, "  action.output: Input should be 'twist', 'twist_stamped', 'joint_positions' or 'joint_torques'"))
+    d = copy.deepcopy(base)
+    d["action"]["channels"][0]["limit"] = "fast"
+    cases.append((d, "  action.channels.0.limit: Input should be a valid number"))
+    for data, expected in cases:
+        with pytest.raises(ProfileError) as err:
+            parse_profile(data, base_dir=default_profile_path().parent)
+        assert expected in str(err.value), str(err.value)

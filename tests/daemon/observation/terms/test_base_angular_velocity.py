@@ -26,5 +26,5 @@ def test_errors() -> None:
                  "streams.imu.required is false but observation.terms[0] (base_angular_velocity) reads it: "
                  "set required: true")
     assert_error(lambda d: d["observation"]["terms"][0].update(imu_mounting_rpy=[0, 0]),
-                 "observation.terms.0.base_angular_velocity.imu_mounting_rpy")
+                 "observation.terms.0.imu_mounting_rpy")
     loads_with_twist_action(0)  # an IMU term needs no joint action

@@ -28,9 +28,9 @@ def test_policy_period_includes_decimation() -> None:
 
 def test_errors() -> None:
     assert_error(lambda d: d["observation"]["terms"][6].update(frequency_hz=0),
-                 "observation.terms.6.gait_phase.frequency_hz: Input should be greater than 0")
+                 "observation.terms.6.frequency_hz: Input should be greater than 0")
     assert_error(lambda d: d["observation"]["terms"][6].update(history=65),
-                 "observation.terms.6.gait_phase.history: Input should be less than or equal to 64")
+                 "observation.terms.6.history: Input should be less than or equal to 64")
     assert_error(lambda d: only_term(d, 6, twist_action=True),
                  "observation.terms[0] (gait_phase) needs action.output joint_positions or joint_torques (it reads "
                  "action.joints or the policy step)")

@@ -42,5 +42,5 @@ def test_needs_an_odometry_section() -> None:
         parse_profile(d, base_dir=default_profile_path().parent)
     d = shipped_profile_data()
     d["observation"]["terms"][2]["goal_xy"] = [1.0]
-    with pytest.raises(ProfileError, match="observation.terms.2.goal_relative.goal_xy"):
+    with pytest.raises(ProfileError, match="observation.terms.2.goal_xy"):
         parse_profile(d, base_dir=default_profile_path().parent)

@@ -31,8 +31,8 @@ def test_axes_in_policy_order_scaled_and_clipped() -> None:
 
 @pytest.mark.parametrize("term, fragment", [
     ({"stream": "joint_states"}, "observation.terms[0].stream='joint_states' must name an Imu stream"),
-    ({"axes": ["w"]}, "observation.terms.0.imu_angular_velocity.axes.0: Input should be 'x', 'y' or 'z'"),
-    ({"axes": []}, "observation.terms.0.imu_angular_velocity.axes: Tuple should have at least 1 item"),
+    ({"axes": ["w"]}, "observation.terms.0.axes.0: Input should be 'x', 'y' or 'z'"),
+    ({"axes": []}, "observation.terms.0.axes: Tuple should have at least 1 item"),
 ])
 def test_errors_name_the_field(term: dict, fragment: str) -> None:
     with pytest.raises(ProfileError) as e:

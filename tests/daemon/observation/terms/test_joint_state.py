@@ -57,7 +57,7 @@ def test_size_streams_and_fields() -> None:
     ({"stream": "imu"}, "observation.terms[0].stream='imu' must name a JointState stream; streams: ['camera', 'imu', "
                         "'joint_states']"),
     ({"joints": ["hip", "zz"]}, "observation.terms[0].joints ['zz'] are not in streams.joint_states.joints"),
-    ({"joints": []}, "observation.terms.0.joint_position.joints: Tuple should have at least 1 item"),
+    ({"joints": []}, "observation.terms.0.joints: Tuple should have at least 1 item"),
     ({"kind": "joint_effort"}, "does not match any of the expected tags: 'joint_position', 'joint_velocity'"),
 ])
 def test_reference_errors_name_the_field(change: dict, fragment: str) -> None:

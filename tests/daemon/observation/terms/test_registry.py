@@ -84,7 +84,7 @@ def test_a_registered_term_loads_sizes_and_builds(gyro_norm: None) -> None:
 def test_its_check_hook_names_the_field(gyro_norm: None) -> None:
     with pytest.raises(ProfileError, match=r"observation.terms\[3\].stream='joint_states' must name an Imu stream"):
         parse_profile(diffbot_with({"kind": "gyro_norm", "stream": "joint_states"}), base_dir=default_profile_path().parent)
-    with pytest.raises(ProfileError, match="observation.terms.3.gyro_norm.repeat: Input should be less than or equal to 4"):
+    with pytest.raises(ProfileError, match="observation.terms.3.repeat: Input should be less than or equal to 4"):
         parse_profile(diffbot_with({"kind": "gyro_norm", "stream": "imu", "repeat": 5}),
                       base_dir=default_profile_path().parent)
 

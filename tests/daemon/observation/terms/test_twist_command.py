@@ -29,7 +29,7 @@ def test_fields_in_policy_order() -> None:
 
 @pytest.mark.parametrize("change, fragment", [
     ({"stream": "imu"}, "observation.terms[0].stream='imu' must name a Twist or TwistStamped stream"),
-    ({"fields": ["linear.w"]}, "observation.terms.0.twist_command.fields.0: Input should be 'linear.x'"),
+    ({"fields": ["linear.w"]}, "observation.terms.0.fields.0: Input should be 'linear.x'"),
 ])
 def test_errors_name_the_field(change: dict, fragment: str) -> None:
     with pytest.raises(ProfileError) as e:
