@@ -30,6 +30,7 @@ from edgepilot.daemon.config.profile import Profile, default_profile_path, parse
 from edgepilot.daemon.observation.builder import ObservationBuilder
 from edgepilot.daemon.observation.odometry import WheelOdometry
 from edgepilot.daemon.streams.ingest import StreamSnapshot, make_ingest
+from edgepilot.daemon.streams.integrity import OPT_IN_LIMITS
 from edgepilot.daemon.transport import ros_msgs as m
 
 
@@ -163,7 +164,7 @@ def synthetic_message_profile() -> Profile:
     values), which those limits drop or fault; the loop benchmark measures the daemon with them on, over DDS."""
     d = yaml.safe_load(default_profile_path().read_text())
     for cfg in d["streams"].values():
-        for key in ("value_range", "max_identical_s", "max_stamp_skew_s", "reject_out_of_order", "max_rate_hz"):
+        for key in OPT_IN_LIMITS:
             cfg.pop(key, None)
     return parse_profile(d, base_dir=default_profile_path().parent)
 

@@ -284,11 +284,61 @@ def _inspect_torchscript(args: argparse.Namespace, path: Path) -> int:
 
 # ----------------------------------------------------------------------------- verify
 
+def _verify_against_onnx(candidate: Any, args: argparse.Namespace, precision: str) -> Any:
+    """The candidate against a reference ONNX model in ONNX Runtime, on logged or seeded random samples."""
+    from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
+    from edgepilot.engines.verify import inputs_from_file, random_inputs, verify_backends
+
+    ins, _ = candidate.describe()
+    reference = OnnxRuntimeBackend(args.reference, input_shapes={s.name: s.shape for s in ins})
+    try:
+        if args.inputs:
+            samples, source = inputs_from_file(args.inputs, ins), f"inputs from {Path(args.inputs).name}"
+        else:
+            samples, source = random_inputs(ins, args.samples, args.seed), f"random, seed {args.seed}"
+        report = verify_backends(candidate, reference, samples, precision, source)
+        report.compared_with = f"reference ONNX {Path(args.reference).name}"
+    finally:
+        reference.close()
+    return report
+
+
+def _record_verification(cache: Any, entry: Any, args: argparse.Namespace, precision: str, torch_reference: bool,
+                         report: Any) -> str:
+    """Record the result in the entry's sidecar when it checked the engine against its own source at its own
+    precision; say why not otherwise ("" for an engine outside the cache)."""
+    if entry is None or entry.metadata is None:
+        return ""
+    m = entry.metadata
+    from edgepilot.engines.cache_key import sha256_files
+    from edgepilot.engines.model_check import model_files
+
+    ref = Path(args.reference).resolve()
+    # A TorchScript-sourced engine is recorded as verified only by a check against its TorchScript source
+    # in torch, never by one against its own ONNX export (that check cannot see frozen state).
+    if m.key.source_format == "torchscript":
+        is_reference = torch_reference and sha256_files(model_files(ref)) == m.key.model_sha256
+    else:
+        is_reference = ref == Path(m.reference_model).resolve() or sha256_files(model_files(ref)) == m.key.model_sha256
+    if is_reference and precision == m.key.precision:
+        try:
+            with cache.key_lock(m.key_digest):
+                cache.mark_verified(entry, report.to_dict(), report.passed)
+            recorded = "recorded in " + entry.meta_path.name
+        except OSError as err:
+            recorded = f"not recorded ({err})"
+    else:
+        recorded = ("not recorded: --reference is not the model this engine was built from"
+                    + (" (TorchScript sources are recorded only when checked against the .pt in torch)"
+                       if m.key.source_format == "torchscript" else "")) if not is_reference else \
+            f"not recorded: checked at {precision}, built for {m.key.precision}"
+    return recorded
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from edgepilot.engines.engine_provisioning import entry_state_pairs, open_engine, verify_against_torchscript
     from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
     from edgepilot.engines.torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript, state_pairs_from_onnx
-    from edgepilot.engines.verify import inputs_from_file, random_inputs, verify_backends
 
     try:
         cache = _cache(args)
@@ -326,17 +376,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 report = verify_against_torchscript(candidate, ref_path, state, precision=precision, steps=args.steps,
                                                     seed=args.seed, inputs=Path(args.inputs) if args.inputs else None)
             else:
-                ins, _ = candidate.describe()
-                reference = OnnxRuntimeBackend(args.reference, input_shapes={s.name: s.shape for s in ins})
-                try:
-                    if args.inputs:
-                        samples, source = inputs_from_file(args.inputs, ins), f"inputs from {Path(args.inputs).name}"
-                    else:
-                        samples, source = random_inputs(ins, args.samples, args.seed), f"random, seed {args.seed}"
-                    report = verify_backends(candidate, reference, samples, precision, source)
-                    report.compared_with = f"reference ONNX {Path(args.reference).name}"
-                finally:
-                    reference.close()
+                report = _verify_against_onnx(candidate, args, precision)
         finally:
             candidate.close()
     except ValueError as err:
@@ -344,31 +384,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except _input_errors() as err:
         return _err(str(err))
 
-    recorded = ""
-    if entry is not None and entry.metadata is not None:
-        m = entry.metadata
-        from edgepilot.engines.cache_key import sha256_files
-        from edgepilot.engines.model_check import model_files
-
-        ref = Path(args.reference).resolve()
-        # A TorchScript-sourced engine is recorded as verified only by a check against its TorchScript source
-        # in torch, never by one against its own ONNX export (that check cannot see frozen state).
-        if m.key.source_format == "torchscript":
-            is_reference = torch_reference and sha256_files(model_files(ref)) == m.key.model_sha256
-        else:
-            is_reference = ref == Path(m.reference_model).resolve() or sha256_files(model_files(ref)) == m.key.model_sha256
-        if is_reference and precision == m.key.precision:
-            try:
-                with cache.key_lock(m.key_digest):
-                    cache.mark_verified(entry, report.to_dict(), report.passed)
-                recorded = "recorded in " + entry.meta_path.name
-            except OSError as err:
-                recorded = f"not recorded ({err})"
-        else:
-            recorded = ("not recorded: --reference is not the model this engine was built from"
-                        + (" (TorchScript sources are recorded only when checked against the .pt in torch)"
-                           if m.key.source_format == "torchscript" else "")) if not is_reference else \
-                f"not recorded: checked at {precision}, built for {m.key.precision}"
+    recorded = _record_verification(cache, entry, args, precision, torch_reference, report)
     if args.json:
         from edgepilot.engines.verify import TOLERANCES
 
@@ -394,11 +410,15 @@ def _classified(cache: Any) -> list[tuple[Any, str, str]]:
     return out
 
 
+def _survey(args: argparse.Namespace) -> tuple[Any, list[tuple[Any, str, str]], list[Path]]:
+    """The cache, its classified entries and its leftovers: what `list` shows and `prune` acts on."""
+    cache = _cache(args)
+    return cache, _classified(cache), cache.leftovers()
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     try:
-        cache = _cache(args)
-        rows = _classified(cache)
-        leftovers = cache.leftovers()
+        cache, rows, leftovers = _survey(args)
     except _input_errors() as err:
         return _err(str(err))
     if args.json:
@@ -421,9 +441,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     try:
-        cache = _cache(args)
-        rows = _classified(cache)
-        leftovers = cache.leftovers()
+        cache, rows, leftovers = _survey(args)
     except _input_errors() as err:
         return _err(str(err))
     doomed = [(e, s, d) for e, s, d in rows if args.all or s in ("corrupt", "stale", "orphaned")]

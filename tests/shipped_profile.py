@@ -13,14 +13,13 @@ from typing import Any
 import yaml
 
 from edgepilot.daemon.config.profile import default_profile_path
-
-INTEGRITY_LIMITS = ("value_range", "max_identical_s", "max_stamp_skew_s", "reject_out_of_order", "max_rate_hz")
+from edgepilot.daemon.streams.integrity import OPT_IN_LIMITS
 
 
 def shipped_profile_data(*, integrity_limits: bool = False) -> dict[str, Any]:
     d = yaml.safe_load(default_profile_path().read_text())
     if not integrity_limits:
         for cfg in d["streams"].values():
-            for key in INTEGRITY_LIMITS:
+            for key in OPT_IN_LIMITS:
                 cfg.pop(key, None)
     return d

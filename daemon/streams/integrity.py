@@ -120,9 +120,12 @@ def rate_window_s(config: StreamConfig) -> float:
     return max(RATE_WINDOW_MIN_S, RATE_WINDOW_PERIODS / config.rate_hz)
 
 
+#: The stream fields that turn a check on only when a profile sets them (max_publishers is on by default).
+OPT_IN_LIMITS = ("value_range", "max_identical_s", "max_stamp_skew_s", "reject_out_of_order", "max_rate_hz")
+
+
 def integrity_configured(config: StreamConfig) -> bool:
-    return bool(config.value_range or config.max_identical_s or config.max_stamp_skew_s
-                or config.reject_out_of_order or config.max_rate_hz or config.max_publishers)
+    return any(getattr(config, f) for f in OPT_IN_LIMITS) or bool(config.max_publishers)
 
 
 def _word(index: int, doc: str) -> Any:
