@@ -12,7 +12,10 @@ work in this order and nothing else (no threads, no transport, no I/O, no sleepi
    the action stage and the hooks' ``compensate``, the command's finiteness;
 4. every check in ``after_checks`` (tick overrun, command sender lag);
 5. ``watchdog.end_tick``: :attr:`ControlTick.ok` says whether the returned command is the policy's; when it is
-   not, ``step`` returns :attr:`ControlTick.zero` and the caller publishes the action stage's safe command.
+   not, ``step`` returns :attr:`ControlTick.zero` and the caller publishes the action stage's safe command;
+6. the policy's own state (recurrent state fed back, last action, phase clock): a step whose command is published
+   is committed (``engine.state_when_withheld: advance``: every step); a tick a fault withholds resets it
+   (daemon/config/model_io.py says why; daemon/inference/recurrent_state.py double-buffers it).
 
 Hot path: no allocation, no lock. Loops are ``while k < n`` (a ``for`` makes an iterator object), numpy elements
 are read with ``.item()`` (Python floats from CPython's free list, not numpy scalars), no closure is made per
@@ -30,6 +33,7 @@ from edgepilot.engines.backend import BackendError, InferenceBackend
 
 from edgepilot.daemon.action.stage import ActionStage
 from edgepilot.daemon.config.profile import Profile
+from edgepilot.daemon.inference.model_io import bind_model
 from edgepilot.daemon.safety.fault_checks import FaultCheck, LoopStallCheck, StreamChecks, TickOverrunCheck, TickState
 from edgepilot.daemon.safety.watchdog import Watchdog
 
@@ -42,27 +46,9 @@ _INF = float("inf")
 
 
 def check_backend_matches(profile: Profile, backend: InferenceBackend, action_size_needed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate the model's IO against the profile once, at load; return (input view, flat action view)."""
-    obs_name = profile.observation.input_name
-    if obs_name not in backend.inputs:
-        raise BackendError(f"observation.input_name={obs_name!r} is not a model input; the model has {sorted(backend.inputs)}")
-    if len(backend.inputs) != 1:
-        raise BackendError(f"the model has inputs {sorted(backend.inputs)}; this profile feeds only {obs_name!r}")
-    inp = backend.inputs[obs_name]
-    if inp.size != profile.observation_size():
-        raise BackendError(
-            f"model input {obs_name!r} has shape {inp.shape} ({inp.size} values) but observation.terms produce "
-            f"{profile.observation_size()} values; fix the terms or the model"
-        )
-    if inp.dtype != np.float32:
-        raise BackendError(f"model input {obs_name!r} is {inp.dtype}; the daemon feeds float32")
-    out_name = profile.engine.output_name
-    if out_name not in backend.outputs:
-        raise BackendError(f"engine.output_name={out_name!r} is not a model output; the model has {sorted(backend.outputs)}")
-    out = backend.outputs[out_name]
-    if out.size < action_size_needed:
-        raise BackendError(f"model output {out_name!r} has {out.size} values; action.channels use index {action_size_needed - 1}")
-    return inp.reshape(-1), out.reshape(-1)
+    """Check the model I/O contract once, at load (daemon/inference/model_io.py); (observation view, action view)."""
+    b = bind_model(profile, backend, action_size_needed)
+    return b.observation, b.action
 
 
 class ControlTick:
@@ -82,7 +68,14 @@ class ControlTick:
         self.profile = profile
         self.watchdog = watchdog
         self.state = TickState()
-        self.model_input, self.action = check_backend_matches(profile, backend, stage.action_size_needed)
+        self.binding = bind_model(profile, backend, stage.action_size_needed)
+        self.model_input, self.action = self.binding.observation, self.binding.action
+        self.recurrent = self.binding.state
+        self.policy_state = observation.policy_state
+        self._reset_observation = observation.reset
+        self._advance_withheld = profile.engine.state_when_withheld == "advance"
+        self._stepped = False  # this tick ran a policy step (inference and the action stage)
+        self._dirty = False  # the policy's state moved since its last reset (a step ran)
         stall_s = profile.watchdog.stall_timeout_s
         self.checks: list[FaultCheck] = [StreamChecks(profile, watchdog, list(snapshots.values()), self.state),
                                          LoopStallCheck(watchdog, stall_s, self.state), *checks]
@@ -107,6 +100,7 @@ class ControlTick:
         self._id_act = watchdog.global_ids["nonfinite_action"]
         self._id_inf = watchdog.global_ids["inference_error"]
         self._bind_odometry(profile, snapshots, odometry)
+        self.reset_policy()
 
     def _bind_odometry(self, profile: Profile, snapshots: Mapping[str, Any], odometry: Any) -> None:
         self.odometry = odometry
@@ -125,6 +119,22 @@ class ControlTick:
         """The run starts at ``t0_ns`` (loop clock): the start-up grace and the fault times count from here."""
         self.state.started_ns = t0_ns
         self.watchdog.t0_ns = t0_ns
+        self.reset_policy()
+
+    def reset_policy(self) -> None:
+        """The policy's state back to its start: recurrent state initial, last action zero, phase clock and
+        observation histories restarted (daemon/config/model_io.py)."""
+        self.recurrent.reset()
+        self._reset_observation()
+        self._dirty = False
+
+    def _end_policy_step(self, ok: bool) -> None:
+        if self.watchdog.faulted:
+            if self._dirty:
+                self.reset_policy()  # a fault withheld the command: the robot resumes as a fresh episode
+        elif self._stepped and (ok or self._advance_withheld):
+            self.recurrent.commit()
+            self.policy_state.commit()
 
     @property
     def ticks(self) -> int:
@@ -138,6 +148,7 @@ class ControlTick:
         st.prev_ns = now_ns
         wd = self.watchdog
         wd.begin_tick()
+        self._stepped = False
         inputs_ok = True
         checks = self.checks
         n = len(checks)
@@ -159,6 +170,7 @@ class ControlTick:
             checks[k].check(now_ns)
             k += 1
         ok = wd.end_tick(now_ns, tick, st.hold)
+        self._end_policy_step(ok)
         self.ok = ok
         st.ticks = tick + 1
         return command if ok else self.zero
@@ -176,6 +188,7 @@ class ControlTick:
         if skip is not None and skip():
             return self._between()  # type: ignore[misc]  # the PD law on this tick's joint state, targets held
         model_input = self.model_input
+        self._dirty = True
         _copyto(model_input, self._build())
         d = float(_dot(model_input, model_input))
         if not (d == d and d != _INF):
@@ -196,6 +209,7 @@ class ControlTick:
         if injector is not None:
             injector.after_inference(self.action)
         command = self._map(self.action)
+        self._stepped = True
         if self.hooks is not None:
             command = self.hooks.compensate(command)  # action bias, clipped to the channel limits
         c = float(_dot(command, command))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -31,6 +31,8 @@ class InferenceBackend(Protocol):
 
     inputs: dict[str, np.ndarray]
     outputs: dict[str, np.ndarray]
+    #: Recurrent state the model's export recorded (engines/verify.py StatePair: input fed from output), [] if none.
+    state_pairs: list[Any]
 
     def describe(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
         """(inputs, outputs) as the model declares them, dynamic dims resolved."""

@@ -136,9 +136,11 @@ def open_engine(entry: CacheEntry, *, intra_op_threads: int = 1, use_cuda_graph:
     if key.backend == "tensorrt":
         from .tensorrt_backend import TensorRTBackend
 
-        return TensorRTBackend(entry.engine_path, expected_inputs=ins, expected_outputs=outs,
-                               input_shapes={s.name: s.opt for s in key.shapes}, use_cuda_graph=use_cuda_graph,
-                               dla_core=key.dla_core)
+        trt = TensorRTBackend(entry.engine_path, expected_inputs=ins, expected_outputs=outs,
+                              input_shapes={s.name: s.opt for s in key.shapes}, use_cuda_graph=use_cuda_graph,
+                              dla_core=key.dla_core)
+        trt.state_pairs = entry_state_pairs(entry)  # an engine keeps no ONNX metadata: the sidecar has the pairing
+        return trt
     from .onnxruntime_backend import OnnxRuntimeBackend
 
     backend = OnnxRuntimeBackend(entry.engine_path, intra_op_threads, input_shapes={s.name: s.opt for s in key.shapes})
@@ -147,6 +149,7 @@ def open_engine(entry: CacheEntry, *, intra_op_threads: int = 1, use_cuda_graph:
             or [(s.name, s.shape, s.dtype) for s in got_out] != [(s.name, s.shape, s.dtype) for s in outs]):
         backend.close()
         raise BackendError(f"plan {entry.engine_path.name} IO differs from its metadata; rebuild it (--force)")
+    backend.state_pairs = entry_state_pairs(entry)
     return backend
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +19,14 @@ _ORT_TO_NUMPY = {
     "tensor(uint8)": np.uint8,
     "tensor(bool)": np.bool_,
 }
+
+
+def _recorded_state(session: Any) -> list[Any]:
+    """The recurrent state pairing an edgepilot export recorded in the model's metadata (engines/torchscript_export.py)."""
+    from .torchscript_export import RECURRENT_STATE_KEY, state_pairs_from_json
+
+    text = session.get_modelmeta().custom_metadata_map.get(RECURRENT_STATE_KEY)
+    return state_pairs_from_json(text) if text else []
 
 
 class OnnxRuntimeBackend:
@@ -64,6 +73,7 @@ class OnnxRuntimeBackend:
             v = ort.OrtValue.ortvalue_from_numpy(arr)
             self._keep.append(v)
             self._binding.bind_ortvalue_output(name, v)
+        self.state_pairs = _recorded_state(self._session)
         self._closed = False
 
     @staticmethod

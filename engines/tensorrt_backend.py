@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -131,6 +131,7 @@ class TensorRTBackend:
                 raise BackendError(f"output {name!r} has a data-dependent shape {shape}; the daemon needs fixed output shapes")
             self._output_specs.append(TensorSpec(name, shape, _numpy_dtype(engine.get_tensor_dtype(name))))
 
+        self.state_pairs: list[Any] = []  # set by open_engine from the cache sidecar
         self.inputs: dict[str, np.ndarray] = {}
         self.outputs: dict[str, np.ndarray] = {}
         self._h2d: list[tuple[int, int, int]] = []

@@ -66,7 +66,7 @@ class JointActionStage:
         self.q = np.zeros(n)
         self.qd = np.zeros(n)
         self.safe_command = np.zeros(n)
-        self._raw = state.last_action
+        self._raw = state.pending_action  # made last_action when the tick commits the step
         self._has_targets = False
         self._phase = 0
         self.pd: PdController | None = None
@@ -114,7 +114,6 @@ class JointActionStage:
         np.add(t, self.default, out=t)
         np.minimum(t, self._pos_hi, out=t)
         np.maximum(t, self._pos_lo, out=t)
-        self._state.steps += 1
         self._has_targets = True
         self._phase = 0
         return self.between()

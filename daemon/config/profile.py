@@ -26,6 +26,7 @@ from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag,
 from edgepilot.daemon.config.base import Bounded, StrictModel
 from edgepilot.daemon.config.calibration_sections import ResidualsConfig
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
+from edgepilot.daemon.config.model_io import ModelIoConfig, check_contract_names
 from edgepilot.daemon.config.topics import FIXED_OUTPUT_TOPICS, TopicName
 from edgepilot.daemon.config.yaml_loading import YamlProfileError, load_yaml_text
 from edgepilot.daemon.streams.kinds.image import COMPRESSED_ENCODINGS  # noqa: F401 - kept importable from here
@@ -159,8 +160,9 @@ class StreamConfig(StrictModel):
 
 # --------------------------------------------------------------------------- engine, action
 
-class EngineConfig(StrictModel):
-    """The policy model and how it runs.
+class EngineConfig(ModelIoConfig):
+    """The policy model, how it runs, and its I/O contract (``inputs``, ``outputs``, ``state_when_withheld``:
+    daemon/config/model_io.py).
 
     ``backend``: ``onnxruntime`` runs the ONNX file directly (default);
     ``tensorrt`` and ``auto`` run a cached, verified engine built on this
@@ -421,6 +423,7 @@ class Profile(StrictModel):
     def _cross_references(self) -> "Profile":
         check_observation(self)  # every term's references (daemon/observation/terms/) and the odometry's
         check_joint_action(self)  # action.stream and action.joints against the streams
+        check_contract_names(self.engine, self.observation.input_name, self.engine.output_name)
         self._check_loop_sync()
         period = 1.0 / self.loop.rate_hz
         if self.watchdog.stall_timeout_s <= period:

@@ -45,6 +45,7 @@ class ObservationBuilder:
         self._gathers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._fills: list = []
         self._finals: list = []
+        self._resets: list = []  # terms that keep state across ticks (histories)
         self.terms: list[tuple[TermConfig, ComputedTerm, slice]] = []
         streams_read: list[str] = []
         pos = 0
@@ -65,10 +66,18 @@ class ObservationBuilder:
                 else:
                     self._fills.append(term.fill)  # type: ignore[attr-defined]
             self.terms.append((config, term, where))
+            if hasattr(term, "reset"):
+                self._resets.append(term.reset)  # type: ignore[attr-defined]
             streams_read += [s for s in config.latency_streams(ctx) if s not in streams_read]
             pos += n
         self.streams_read: tuple[str, ...] = tuple(streams_read)
         self._batched = bool(self._gathers or self._fills)
+
+    def reset(self) -> None:
+        """Restart every term's history (the next value fills every slot) and the policy state (a new episode)."""
+        for reset in self._resets:
+            reset()
+        self.policy_state.reset()
 
     def build(self) -> np.ndarray:
         """Assemble and return ``self.obs`` (the same array every tick)."""

@@ -86,6 +86,10 @@ class StackedTerm(FinalTerm):
     def read(self) -> None:
         raise NotImplementedError
 
+    def reset(self) -> None:
+        """Forget the history: the next value fills every slot, as at activation."""
+        self._k = -1
+
     def compute(self) -> None:
         raw = self.raw
         self.read()

@@ -95,6 +95,7 @@ def legged_sequence() -> tuple[LeggedRig, list[np.ndarray]]:
     targets = r.stage.map(np.array([1.0, 3.0], np.float32))
     np.testing.assert_allclose(targets, [0.8, -0.2])
     r.stage.publish(targets)
+    r.builder.policy_state.commit()  # the tick commits a step whose command is published (daemon/tick.py)
     r.t += 20_000_000
     r.joints({"a": 0.5, "b": -0.7}, {"a": 0.0, "b": 0.0})
     obs.append(r.build())
