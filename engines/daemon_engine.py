@@ -11,13 +11,14 @@ robot never moves on an unverified engine.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .backend import BackendError, InferenceBackend
 from .cache_key import Precision
 from .engine_cache import EngineCache, resolve_cache_dir
 from .platform_detect import RequestedBackend
+from .shape_profile import InputShape
 
 
 def _stderr(msg: str) -> None:
@@ -33,8 +34,13 @@ def _against(base: Path, value: str | None) -> Path | None:
 
 def load_engine_at_start(model_path: Path, *, backend: RequestedBackend, precision: Precision, base_dir: Path,
                          cache_dir: str | None = None, calibration_dir: str | None = None, intra_op_threads: int = 1,
-                         force_rebuild: bool = False, report: Callable[[str], None] = _stderr) -> InferenceBackend:
-    """Provision (reuse or rebuild, verify) and open the engine for a profile's ``engine`` section."""
+                         force_rebuild: bool = False, report: Callable[[str], None] = _stderr,
+                         shapes: Mapping[str, InputShape] | None = None,
+                         output_names: tuple[str, ...] | None = None) -> InferenceBackend:
+    """Provision (reuse or rebuild, verify) and open the engine for a profile's ``engine`` section.
+
+    ``shapes`` and ``output_names``: what a TorchScript export needs and its archive lacks (the daemon takes them
+    from the profile: daemon/inference/backend_loading.py)."""
     from .calibration_batches import CalibrationDataError
     from .engine_cache import CacheError
     from .engine_provisioning import BuildRequest, open_engine, provision_engine
@@ -43,7 +49,7 @@ def load_engine_at_start(model_path: Path, *, backend: RequestedBackend, precisi
     cache = EngineCache(resolve_cache_dir(None, _against(base_dir, cache_dir)))
     request = BuildRequest(model=model_path, backend=backend, precision=precision,
                            calib_dir=_against(base_dir, calibration_dir), force=force_rebuild,
-                           dynamic_dims_default_one=True)
+                           dynamic_dims_default_one=True, shapes=dict(shapes or {}), output_names=output_names)
     try:
         result = provision_engine(request, cache, report=report)
     except (ModelCheckError, CalibrationDataError, CacheError, OSError) as err:

@@ -323,7 +323,8 @@ def _output_names(module: Any, args: tuple[Any, ...], names: list[str], pairs: l
     if given is None:
         given = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
     elif len(given) != n_out:
-        raise ModelCheckError(f"--output-names gives {len(given)} names; the model returns {n_out} tensors")
+        raise ModelCheckError(f"--output-names (a profile's engine.torchscript_outputs) gives {len(given)} names; the model "
+                              f"returns {n_out} tensors: name each, in order")
     clash = sorted(set(given) & {n for p in pairs for n in (p.input, p.output)} | set(given) & set(names))
     if clash:
         raise ModelCheckError(f"output names {clash} clash with input or state names; choose others with --output-names")

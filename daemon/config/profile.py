@@ -178,6 +178,10 @@ class EngineConfig(ModelIoConfig):
         default="onnxruntime", description="onnxruntime: the ONNX model as is; tensorrt: a cached verified TensorRT engine "
         "(start fails without TensorRT); auto: TensorRT where available, else a cached verified ONNX Runtime plan.")
     output_name: str = Field(description="Model output holding the action.")
+    torchscript_outputs: tuple[str, ...] | None = Field(
+        default=None, min_length=1, description="TorchScript only: names for the tensors forward() returns, in order "
+        "(an archive keeps no output names), one of them output_name. Default: [output_name], for a forward() that "
+        "returns one tensor.")
     intra_op_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime threads; 1 is lowest latency for small MLPs.")
     precision: Literal["fp32", "fp16", "int8"] = Field(
         default="fp32", description="Engine precision (tensorrt/auto); int8 needs calibration_dir. Default fp32.")
@@ -193,6 +197,9 @@ class EngineConfig(ModelIoConfig):
         if self.backend == "onnxruntime" and self.precision != "fp32":
             raise ValueError(f"precision {self.precision} needs a built engine: set backend: auto (or tensorrt); "
                              "backend onnxruntime runs the ONNX model as is, in fp32")
+        if self.torchscript_outputs is not None and self.output_name not in self.torchscript_outputs:
+            raise ValueError(f"torchscript_outputs {list(self.torchscript_outputs)} must include output_name "
+                             f"{self.output_name!r} (the tensor the action stage reads)")
         if self.precision == "int8" and not self.calibration_dir:
             raise ValueError("precision int8 needs calibration_dir: a folder of .npy/.npz batches of real inputs")
         return self

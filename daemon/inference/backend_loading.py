@@ -8,9 +8,30 @@ cached, verified engine (rebuilt if stale), as ``edgepilot run`` loads it
 
 from __future__ import annotations
 
+from typing import Any
+
 from edgepilot.engines.backend import InferenceBackend
 
 from edgepilot.daemon.config.profile import Profile
+
+
+def profile_input_shapes(profile: Profile) -> dict[str, Any]:
+    """The model input shapes the profile knows: the observation's [1, N], and every ``engine.inputs`` entry that
+    gives a ``shape``. A TorchScript archive keeps no shapes; these let the daemon (and ``edgepilot engine build
+    --profile``) export it without ``--shape``."""
+    from edgepilot.engines.shape_profile import InputShape
+
+    name = profile.observation.input_name
+    shapes = {name: InputShape.fixed(name, (1, profile.observation_size()))}
+    for n, src in profile.engine.inputs.items():
+        if src.shape is not None:
+            shapes[n] = InputShape.fixed(n, src.shape)
+    return shapes
+
+
+def torchscript_output_names(profile: Profile) -> tuple[str, ...]:
+    e = profile.engine
+    return e.torchscript_outputs if e.torchscript_outputs is not None else (e.output_name,)
 
 
 def open_backend(profile: Profile, *, force_rebuild: bool = False) -> InferenceBackend:
@@ -21,6 +42,12 @@ def open_backend(profile: Profile, *, force_rebuild: bool = False) -> InferenceB
         return OnnxRuntimeBackend(profile.model_path, e.intra_op_threads)
     from edgepilot.engines.daemon_engine import load_engine_at_start
 
-    return load_engine_at_start(profile.model_path, backend=e.backend, precision=e.precision, base_dir=profile.base_dir,
+    from edgepilot.engines.torchscript_module import TORCHSCRIPT_SUFFIXES, is_torchscript
+
+    path = profile.model_path
+    torchscript = path.suffix.lower() in TORCHSCRIPT_SUFFIXES or is_torchscript(path)
+    return load_engine_at_start(path, backend=e.backend, precision=e.precision, base_dir=profile.base_dir,
                                 cache_dir=e.cache_dir, calibration_dir=e.calibration_dir,
-                                intra_op_threads=e.intra_op_threads, force_rebuild=force_rebuild)
+                                intra_op_threads=e.intra_op_threads, force_rebuild=force_rebuild,
+                                shapes=profile_input_shapes(profile) if torchscript else None,
+                                output_names=torchscript_output_names(profile) if torchscript else None)
