@@ -59,6 +59,9 @@ def check_observation(profile: Any) -> None:
     ctx = term_context(profile)
     for i, term in enumerate(profile.observation.terms):
         term.check(ctx, f"observation.terms[{i}]")
+        # After the references: the count of values per tick may depend on them (joints default to action.joints).
+        term.check_elementwise(term.values_per_tick(ctx), f"observation.terms[{i}] ({term.kind})",
+                               term.describe_values(ctx))
     o = profile.odometry
     if o is None:
         return

@@ -56,10 +56,7 @@ class ObservationBuilder:
             if term.stage == "final":
                 self._finals.append(term.compute)  # type: ignore[attr-defined]
             else:
-                self._offset[where] = config.offset
-                self._scale[where] = config.scale
-                if config.clip is not None:
-                    self._lo[where], self._hi[where] = config.clip
+                self._offset[where], self._scale[where], self._lo[where], self._hi[where] = config.elementwise(n)
                 if term.stage == "gather":
                     self._gathers.append((term.source, term.index, raw))  # type: ignore[attr-defined]
                 else:
