@@ -47,7 +47,8 @@ class ObservationConfig(StrictModel):
     def _one_history(self) -> "ObservationConfig":
         if self.history is None:
             return self
-        for i, term in enumerate(self.terms):
+        terms: tuple[Any, ...] = self.terms
+        for i, term in enumerate(terms):
             # Both at once would be ambiguous: stacked per term inside each frame, then frames stacked again?
             if getattr(term, "history", 1) != 1:
                 raise ValueError(f"observation.terms[{i}] ({term.kind}).history is {term.history} and "

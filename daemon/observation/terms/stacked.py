@@ -9,16 +9,20 @@ Conventions (what a policy exported from Isaac Lab or legged_gym expects):
   z up); the IMU's mounting rotation ``imu_mounting_rpy`` rotates IMU-frame vectors into it
   (:mod:`.imu_mounting`).
 * **Scale and clip**: every term is ``clip((raw + offset) * scale, clip)`` like the other terms (legged_gym's
-  order). Isaac Lab clips *before* it scales: give its ``clip`` bounds multiplied by its ``scale`` here.
-* **History**: ``history`` > 1 stacks the term's last values (after scale and clip), **oldest first, newest
-  last**, as Isaac Lab's ``CircularBuffer`` flattens ``history_length``; after activation the first value
-  fills every slot (Isaac Lab fills the buffer with the first observation after a reset). A term of ``n``
-  values with ``history: h`` takes ``n * h`` places, ``[v(t-h+1) ..., v(t)]``.
+  order), each a number or one per value per tick (:class:`~edgepilot.daemon.config.base.ScaledTermBase`).
+  Isaac Lab clips *before* it scales: give its ``clip`` bounds multiplied by its ``scale`` here (swapped for a
+  negative scale; docs/observation.md).
+* **History**: ``history`` > 1 stacks the term's last values (after scale and clip), ``history_order:
+  oldest_first`` (default, as Isaac Lab's ``CircularBuffer`` flattens ``history_length``) or
+  ``newest_first``; after activation the first value fills every slot (Isaac Lab fills the buffer with the
+  first observation after a reset). A term of ``n`` values with ``history: h`` takes ``n * h`` places,
+  ``[v(t-h+1) ..., v(t)]`` (or reversed). The whole observation's history (``observation.history``,
+  time-major or term-major) is the builder's (daemon/observation/history.py); docs/observation.md has both.
 * **Last action** is the policy's previous raw output after ``action.clip`` and before ``action.scale``
   (Isaac Lab's ``last_action``, legged_gym's ``actions``); zeros before the first policy step.
 
-These terms are ``final`` terms (:mod:`.base`): each applies its own offset (skipped when 0, so a -0.0
-stays -0.0), scale (skipped when 1) and clip, then stacks, after the builder's batch.
+These terms are ``final`` terms (:mod:`.base`): each applies its own offset (skipped when every element is 0,
+so a -0.0 stays -0.0), scale (skipped when every element is 1) and clip, then stacks, after the builder's batch.
 """
 
 from __future__ import annotations
