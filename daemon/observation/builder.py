@@ -24,8 +24,10 @@ class ObservationBuilder:
     terms' written into one raw vector, the affine map and clip ``clip((raw + offset) * scale)`` then run once
     over the whole vector (four ufuncs with ``out=`` per tick, not four per term; offsets, scales and limits are
     arrays, so no Python float is converted per tick), and final terms (the joint-policy terms: own affine,
-    history) then write their slices. Terms are computed in float64 and cast once into ``obs``: offsets and
-    scales in float32 lose digits the policy may need.
+    history) then write their slices. Offsets, scales and limits are per element (a term's number repeated,
+    or its list: daemon/config/base.py). Terms are computed in float64 and cast once into ``obs``: offsets
+    and scales in float32 lose digits the policy may need. With ``observation.history`` the vector built is
+    one frame, and the cast is the copy of the last frames into ``obs`` (daemon/observation/history.py).
 
     ``streams_read``: the streams whose freshest receipt defines the command latency (each term's
     ``latency_streams``, first appearance order). ``policy_state``: what the action stage tells the terms.
