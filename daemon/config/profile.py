@@ -33,7 +33,7 @@ from edgepilot.daemon.streams.kinds.image import COMPRESSED_ENCODINGS  # noqa: F
 from edgepilot.daemon.streams.kinds.registry import kind_for, type_names
 from edgepilot.daemon.config.joint_policy import JointActionConfig, check_joint_action
 from edgepilot.daemon.config.observation import (ObservationConfig, OdometryConfig, check_observation,
-                                                 rebuild_observation_config, term_context)
+                                                 observation_size, rebuild_observation_config, term_context)
 from edgepilot.daemon.observation.terms import TermContext
 from edgepilot.daemon.observation.terms import registry as term_registry
 # Term config models, re-exported for the modules that import them from here (daemon/service.py, streams/ingest.py).
@@ -470,8 +470,7 @@ class Profile(StrictModel):
         return term_context(self)
 
     def observation_size(self) -> int:
-        ctx = self.term_context()
-        return sum(t.size(ctx) for t in self.observation.terms)
+        return observation_size(self)  # one frame x observation.history.length (daemon/config/observation.py)
 
 
 def _rebuild_term_union() -> None:

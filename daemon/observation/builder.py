@@ -6,7 +6,9 @@ from typing import Mapping
 
 import numpy as np
 
+from edgepilot.daemon.config.observation import frame_size
 from edgepilot.daemon.config.profile import Profile
+from edgepilot.daemon.observation.history import FrameHistory
 from edgepilot.daemon.observation.odometry import WheelOdometry
 from edgepilot.daemon.observation.policy_state import PolicyState
 from edgepilot.daemon.observation.terms import ComputedTerm, TermConfig, TermInputs, make_term
@@ -22,18 +24,21 @@ class ObservationBuilder:
     terms' written into one raw vector, the affine map and clip ``clip((raw + offset) * scale)`` then run once
     over the whole vector (four ufuncs with ``out=`` per tick, not four per term; offsets, scales and limits are
     arrays, so no Python float is converted per tick), and final terms (the joint-policy terms: own affine,
-    history) then write their slices. Terms are computed in float64 and cast once into ``obs``: offsets and
-    scales in float32 lose digits the policy may need.
+    history) then write their slices. Offsets, scales and limits are per element (a term's number repeated,
+    or its list: daemon/config/base.py). Terms are computed in float64 and cast once into ``obs``: offsets
+    and scales in float32 lose digits the policy may need. With ``observation.history`` the vector built is
+    one frame, and the cast is the copy of the last frames into ``obs`` (daemon/observation/history.py).
 
     ``streams_read``: the streams whose freshest receipt defines the command latency (each term's
     ``latency_streams``, first appearance order). ``policy_state``: what the action stage tells the terms.
-    ``terms``: (config, computing object, slice of the observation) per term, in profile order.
+    ``terms``: (config, computing object, slice of the frame) per term, in profile order; the frame is the
+    observation unless ``observation.history`` stacks frames (:mod:`..history`), which it does last.
     """
 
     def __init__(self, profile: Profile, snapshots: Mapping[str, StreamSnapshot], odometry: WheelOdometry | None) -> None:
         ctx = profile.term_context()
-        size = profile.observation_size()
-        self.obs = np.zeros(size, dtype=np.float32)
+        size = frame_size(profile)  # one tick of every term; the model input is that x observation.history.length
+        self.obs = np.zeros(profile.observation_size(), dtype=np.float32)
         self._work = np.zeros(size, dtype=np.float64)
         self._raw = np.zeros(size)
         self._tmp = np.zeros(size)  # every step writes into an array other than its input (no in-place temporaries)
@@ -57,10 +62,7 @@ class ObservationBuilder:
             if term.stage == "final":
                 self._finals.append(term.compute)  # type: ignore[attr-defined]
             else:
-                self._offset[where] = config.offset
-                self._scale[where] = config.scale
-                if config.clip is not None:
-                    self._lo[where], self._hi[where] = config.clip
+                self._offset[where], self._scale[where], self._lo[where], self._hi[where] = config.elementwise(n)
                 if term.stage == "gather":
                     self._gathers.append((term.source, term.index, raw))  # type: ignore[attr-defined]
                 else:
@@ -72,6 +74,9 @@ class ObservationBuilder:
             pos += n
         self.streams_read: tuple[str, ...] = tuple(streams_read)
         self._batched = bool(self._gathers or self._fills)
+        hist = profile.observation.history
+        self._history = None if hist is None or hist.length == 1 else FrameHistory(
+            self._work, self.obs, hist.length, hist.layout, hist.order, [w for _, _, w in self.terms])
 
     def reset(self) -> None:
         """Restart every term's history (the next value fills every slot) and the policy state (a new episode)."""
@@ -94,5 +99,8 @@ class ObservationBuilder:
             np.maximum(self._tmp, self._lo, out=self._work)
         for compute in self._finals:
             compute()
-        np.copyto(self.obs, self._work)
+        if self._history is None:
+            np.copyto(self.obs, self._work)
+        else:
+            self._history.push()
         return self.obs

@@ -85,6 +85,15 @@ class TermConfig(ScaledTermBase):
         """Values this term puts into the observation."""
         raise NotImplementedError
 
+    def values_per_tick(self, ctx: TermContext) -> int:
+        """Values this term computes per tick: the length of a per-element ``scale``/``offset``/``clip``
+        (``size`` without history)."""
+        return self.size(ctx)
+
+    def describe_values(self, ctx: TermContext) -> str:
+        """What the values per tick are, for error messages (``fields ['linear.x', 'angular.z']``)."""
+        return f"{self.values_per_tick(ctx)} values per tick"
+
     def streams(self, ctx: TermContext) -> tuple[str, ...]:
         """Names of the streams this term reads (its stream, or the odometry's)."""
         return ()

@@ -23,6 +23,9 @@ class GoalTerm(TermConfig):
     def size(self, ctx: TermContext) -> int:
         return 2
 
+    def describe_values(self, ctx: TermContext) -> str:
+        return "[x, y] of the goal in the body frame"
+
     def streams(self, ctx: TermContext) -> tuple[str, ...]:
         o = ctx.odometry
         return () if o is None else (o.joint_stream, o.imu_stream)

@@ -24,6 +24,9 @@ class ImuTerm(TermConfig):
     def size(self, ctx: TermContext) -> int:
         return len(self.axes)
 
+    def describe_values(self, ctx: TermContext) -> str:
+        return f"one per axis of axes {list(self.axes)}"
+
     def streams(self, ctx: TermContext) -> tuple[str, ...]:
         return (self.stream,)
 

@@ -33,6 +33,9 @@ class ImuMountedTermConfig(StackedTermConfig):
     def values_per_tick(self, ctx: TermContext) -> int:
         return 3
 
+    def describe_values(self, ctx: TermContext) -> str:
+        return "[x, y, z] in the base frame"
+
     def streams(self, ctx: TermContext) -> tuple[str, ...]:
         return (self.stream,)
 

@@ -20,6 +20,10 @@ class JointListTermConfig(StackedTermConfig):
     def values_per_tick(self, ctx: TermContext) -> int:
         return len(self.joint_names(ctx.action_joints))
 
+    def describe_values(self, ctx: TermContext) -> str:
+        src = "joints" if self.joints is not None else "action.joints"
+        return f"one per joint of {src} {list(self.joint_names(ctx.action_joints))}"
+
 
 class StreamJointTermConfig(JointListTermConfig):
     """A joint term read from a JointState stream, mapped by name; the concrete model declares ``stream`` after

@@ -20,6 +20,9 @@ class JointTerm(TermConfig):
     def size(self, ctx: TermContext) -> int:
         return len(self.joints)
 
+    def describe_values(self, ctx: TermContext) -> str:
+        return f"one per joint of joints {list(self.joints)}"
+
     def streams(self, ctx: TermContext) -> tuple[str, ...]:
         return (self.stream,)
 

@@ -26,6 +26,9 @@ class TwistCommandTerm(TermConfig):
     def size(self, ctx: TermContext) -> int:
         return len(self.fields)
 
+    def describe_values(self, ctx: TermContext) -> str:
+        return f"one per field of fields {list(self.fields)}"
+
     def streams(self, ctx: TermContext) -> tuple[str, ...]:
         return (self.stream,)
 

@@ -49,6 +49,9 @@ class VelocityCommandTerm(StackedTermConfig):
     def values_per_tick(self, ctx: TermContext) -> int:
         return len(self.fields)
 
+    def describe_values(self, ctx: TermContext) -> str:
+        return f"one per field of fields {list(self.fields)}"
+
     def streams(self, ctx: TermContext) -> tuple[str, ...]:
         return () if self.stream is None else (self.stream,)
 
