@@ -82,6 +82,8 @@ class ObservationBuilder:
         """Restart every term's history (the next value fills every slot) and the policy state (a new episode)."""
         for reset in self._resets:
             reset()
+        if self._history is not None:
+            self._history.reset()
         self.policy_state.reset()
 
     def build(self) -> np.ndarray:

@@ -42,6 +42,10 @@ class FrameHistory:
                 self._copies.append([(out[h * s.start:h * s.stop].reshape(h, s.stop - s.start), window[:, s])
                                      for s in term_slices if s.stop > s.start])
 
+    def reset(self) -> None:
+        """Forget the frames: the next one fills every slot, as at activation."""
+        self._k = -1
+
     def push(self) -> None:
         """Take this tick's frame and write the stacked history into ``out``."""
         h = self._h
