@@ -78,18 +78,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _open_run_backend(profile, args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    if profile.engine.backend == "onnxruntime":
-        from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
+    # onnxruntime: the model as is; tensorrt/auto: a cached engine, rebuilt if stale or corrupt, activated only
+    # once verified (shapes and output names of a TorchScript model from the profile).
+    from edgepilot.daemon.inference.backend_loading import open_backend
 
-        return OnnxRuntimeBackend(profile.model_path, profile.engine.intra_op_threads)
-    # A cached engine, rebuilt if stale or corrupt, activated only once verified.
-    from edgepilot.engines.daemon_engine import load_engine_at_start
-
-    e = profile.engine
-    return load_engine_at_start(profile.model_path, backend=e.backend, precision=e.precision,
-                                base_dir=profile.base_dir, cache_dir=e.cache_dir,
-                                calibration_dir=e.calibration_dir, intra_op_threads=e.intra_op_threads,
-                                force_rebuild=args.force_rebuild)
+    return open_backend(profile, force_rebuild=args.force_rebuild)
 
 
 def _run_daemon(profile, args: argparse.Namespace, backend) -> int:  # type: ignore[no-untyped-def]
