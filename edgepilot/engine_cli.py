@@ -60,17 +60,50 @@ def _require_torch_for(model: Path, command: str) -> None:
 
 # ----------------------------------------------------------------------------- build
 
+def _from_profile(args: argparse.Namespace) -> None:
+    """``--profile``: what the profile knows fills what the command line leaves out: the model, the cache folder,
+    the precision and calibration data, and for a TorchScript model its input shapes and output names (so a
+    profile that names a .pt builds without --shape). Explicit options win."""
+    args.profile_shapes, args.profile_outputs = {}, None
+    if not args.profile:
+        return
+    from edgepilot.daemon.config.profile import load_profile
+    from edgepilot.daemon.inference.backend_loading import profile_input_shapes, torchscript_output_names
+    from edgepilot.engines.daemon_engine import resolve_against
+    from edgepilot.engines.torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript
+
+    profile = load_profile(args.profile)
+    e = profile.engine
+    args.model = args.model or str(profile.model_path)
+    args.precision = args.precision or e.precision
+    args.calib = args.calib or (str(resolve_against(profile.base_dir, e.calibration_dir)) if e.calibration_dir else None)
+    args.cache_dir = args.cache_dir or (str(resolve_against(profile.base_dir, e.cache_dir)) if e.cache_dir else None)
+    model = Path(args.model)
+    if model.suffix.lower() in TORCHSCRIPT_SUFFIXES or is_torchscript(model):
+        args.profile_shapes, args.profile_outputs = profile_input_shapes(profile), torchscript_output_names(profile)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from edgepilot.engines.engine_provisioning import BuildRequest, EngineVerificationError, provision_engine
     from edgepilot.engines.shape_profile import parse_shape_specs
 
+    try:
+        _from_profile(args)
+    except ValueError as err:  # ProfileError
+        print(f"edgepilot: {err}", file=sys.stderr)
+        return 2
+    if args.model is None:
+        print("edgepilot engine build: give a MODEL or --profile PROFILE", file=sys.stderr)
+        return 2
     _require_torch_for(Path(args.model), "engine build")
     try:
         request = BuildRequest(
-            model=Path(args.model), backend=args.backend, precision=args.precision,
-            shapes=parse_shape_specs(args.shape or []), calib_dir=Path(args.calib) if args.calib else None,
+            model=Path(args.model), backend=args.backend, precision=args.precision or "fp32",
+            shapes={**args.profile_shapes, **parse_shape_specs(args.shape or [])},
+            calib_dir=Path(args.calib) if args.calib else None,
             workspace_mb=args.workspace, dla_core=args.dla, optimization_level=args.optimization_level,
-            export_opset=args.opset, output_names=tuple(args.output_names.split(",")) if args.output_names else None,
+            export_opset=args.opset,
+            output_names=tuple(args.output_names.split(",")) if args.output_names else args.profile_outputs,
             force=args.force, verify_samples=args.samples, verify_steps=args.steps, verify_seed=args.seed,
             verify_inputs=Path(args.inputs) if args.inputs else None)
         result = provision_engine(request, _cache(args), report=_note)
@@ -484,8 +517,12 @@ def add_engine_parser(sub: Any) -> None:
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
     b = esub.add_parser("build", help="build (or reuse) a verified engine for a model on this machine")
-    b.add_argument("model", help="ONNX model, or TorchScript archive (.pt; needs the 'torch' extra)")
-    b.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32")
+    b.add_argument("model", nargs="?", default=None,
+                   help="ONNX model, or TorchScript archive (.pt; needs the 'torch' extra); default: --profile's")
+    b.add_argument("--profile", default=None, metavar="PROFILE",
+                   help="robot profile: its model, cache folder, precision, and a TorchScript model's input shapes and "
+                        "output names (no --shape needed)")
+    b.add_argument("--precision", choices=["fp32", "fp16", "int8"], default=None, help="default fp32 (or --profile's)")
     b.add_argument("--calib", default=None, help="int8: folder of .npy/.npz calibration batches (real inputs)")
     b.add_argument("--workspace", type=int, default=None, metavar="MB", help="TensorRT workspace limit, MiB")
     b.add_argument("--dla", type=int, default=None, metavar="N", help="TensorRT: build for DLA core N (GPU fallback on)")

@@ -25,7 +25,8 @@ def _stderr(msg: str) -> None:
     print(f"edgepilot: {msg}", file=sys.stderr, flush=True)
 
 
-def _against(base: Path, value: str | None) -> Path | None:
+def resolve_against(base: Path, value: str | None) -> Path | None:
+    """A profile's path option: ~ expanded, relative paths against the profile's folder; None when unset."""
     if not value:
         return None
     p = Path(value).expanduser()
@@ -46,9 +47,9 @@ def load_engine_at_start(model_path: Path, *, backend: RequestedBackend, precisi
     from .engine_provisioning import BuildRequest, open_engine, provision_engine
     from .model_check import ModelCheckError
 
-    cache = EngineCache(resolve_cache_dir(None, _against(base_dir, cache_dir)))
+    cache = EngineCache(resolve_cache_dir(None, resolve_against(base_dir, cache_dir)))
     request = BuildRequest(model=model_path, backend=backend, precision=precision,
-                           calib_dir=_against(base_dir, calibration_dir), force=force_rebuild,
+                           calib_dir=resolve_against(base_dir, calibration_dir), force=force_rebuild,
                            dynamic_dims_default_one=True, shapes=dict(shapes or {}), output_names=output_names)
     try:
         result = provision_engine(request, cache, report=report)

@@ -279,7 +279,8 @@ def _check_shape_names(path: Path, names: list[str], shapes: Mapping[str, InputS
     extra = sorted(set(shapes) - set(names))
     if missing and extra and len(missing) == len(extra) == 1:
         raise ModelCheckError(f"--shape names {extra[0]!r}, but {path.name}'s forward() calls that input {missing[0]!r}: "
-                              f"write --shape {missing[0]}:{'x'.join(map(str, shapes[extra[0]].opt))}")
+                              f"write --shape {missing[0]}:{'x'.join(map(str, shapes[extra[0]].opt))} (in a robot profile: "
+                              f"observation.input_name: {missing[0]})")
     if missing:
         raise ModelCheckError(f"TorchScript keeps no input shapes: give one for each forward() argument {names}, e.g. "
                               + " ".join(f"--shape {n}:1x5" for n in missing))

@@ -361,3 +361,43 @@ def test_sequence_from_a_log_and_the_minimum_length(tmp_path: Path) -> None:
     assert rep["recurrent_state"] == ["hidden_state_in <- hidden_state_out"]
     short = engine_cli(cache, "verify", meta, "--steps", "50")
     assert short.returncode == 2 and "at least 200 steps" in short.stderr
+
+
+def test_a_profile_naming_a_torchscript_policy_builds_without_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`engine build --profile`: the observation's size and the state pairing come from the profile and the module;
+    the engine the daemon then opens is the same cache entry (reused, not rebuilt)."""
+    import yaml
+
+    from edgepilot.daemon.config.profile import load_profile
+    from edgepilot.daemon.inference.backend_loading import open_backend
+    from tests.shipped_profile import shipped_profile_data
+
+    class DiffbotGru(torch.nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = torch.nn.GRU(5, HID, 1)
+            self.actor = torch.nn.Linear(HID, 2)
+            self.register_buffer("hidden_state", torch.zeros(1, 1, HID))
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[name-defined]
+            out, h = self.rnn(obs.unsqueeze(0), self.hidden_state)
+            self.hidden_state[:] = h
+            return torch.tanh(self.actor(out.squeeze(0)))
+
+    path = script(DiffbotGru, tmp_path / "policy.pt")
+    d = shipped_profile_data()
+    d["engine"] = {"model": "policy.pt", "backend": "auto", "output_name": "action", "cache_dir": "engines"}
+    (tmp_path / "robot.yaml").write_text(yaml.safe_dump(d))
+    r = subprocess.run([sys.executable, "-m", "edgepilot", "engine", "build", "--profile", str(tmp_path / "robot.yaml"),
+                        "--json"], capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["verified"] is True and out["action"] == "built", out
+    assert path.exists() and any((tmp_path / "engines").glob("policy-*.json"))
+    backend = open_backend(load_profile(tmp_path / "robot.yaml"))
+    try:
+        assert sorted(backend.inputs) == ["hidden_state_in", "obs"] and [p.input for p in backend.state_pairs] == [
+            "hidden_state_in"]
+    finally:
+        backend.close()
+    assert "using cached verified ONNX Runtime plan" in capsys.readouterr().err
