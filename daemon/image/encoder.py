@@ -35,10 +35,11 @@ _INPUT_DTYPES = ("uint8", "uint16", "float32")
 
 
 def _cv2() -> Any:
-    try:
-        import cv2
-    except ImportError:
-        raise ImportError("the image encoder needs OpenCV (pip install opencv-python-headless)") from None
+    # The 'images' extra (opencv-python-headless), as for CompressedImage streams; imported here so that a
+    # profile without a camera model never needs it. A missing cv2 raises ImportError(name="cv2"), which the CLI
+    # turns into its one line naming the extra (edgepilot/extras.py).
+    import cv2
+
     return cv2
 
 
@@ -165,6 +166,7 @@ class ImageEncoder:
 
     def _patch_invalid_depth(self, src: np.ndarray) -> np.ndarray:
         work, bad = self._depth_work, self._depth_bad
+        assert work is not None and bad is not None  # made for float32 samples, the only ones that come here
         np.copyto(work, src)
         np.isfinite(work, out=bad)
         np.logical_not(bad, out=bad)
