@@ -39,9 +39,11 @@ class ImageEncoderConfig(StrictModel):
       centre is cropped (torchvision ``Resize`` + ``CenterCrop``), which keeps the widest field of view.
     * **keep_aspect_ratio: false with enable_padding: false.** Isaac still applies its resize factor and crop;
       here the frame is stretched and ``enable_padding`` is ignored.
-    * **Letterbox placement and pad.** Isaac's ResizeNode pads with zeros and exposes no pad value; here the
-      image is centred (offsets rounded down) and the pad is ``pad_value``, in input pixel units before
-      normalisation (114 for YOLO-style models).
+    * **Letterbox placement and pad.** Isaac's ResizeNode (``keep_aspect_ratio``) pads with zeros and exposes
+      neither a pad value nor where the image sits in the pad (not verified here: compare one frame before
+      relying on box positions from a model trained on Isaac's output). Here the image is centred (offsets
+      rounded down) and the pad is ``pad_value``, in input pixel units before normalisation (114 for
+      YOLO-style models).
     * **interp_type.** Isaac's resize is bilinear and not configurable from the launch file (GXF tensor_ops
       ``Resize`` calls the field ``interp_type``: ``nearest``/``linear``/``cubic``); here ``linear``
       (OpenCV ``INTER_LINEAR``, half-pixel centres, no antialiasing), ``area`` (``INTER_AREA``, averaging,
