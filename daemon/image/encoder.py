@@ -74,7 +74,8 @@ class ImageEncoder:
         geo = self.geometry = LetterboxGeometry.compute(
             config.resize_mode, (h, w), (config.network_image_height, config.network_image_width))
         self.output = np.zeros(config.output_shape(), dtype=np.dtype(config.tensor_dtype))
-        self._interp = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "nearest": cv2.INTER_NEAREST}[config.interp_type]
+        interp = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "nearest": cv2.INTER_NEAREST}
+        self._interp = interp[config.interp_type]
         self._depth = {"float32": cv2.CV_32F, "float16": cv2.CV_16F, "uint8": cv2.CV_8U}[config.tensor_dtype]
         self._dsize = (geo.resized_width, geo.resized_height)
         ch, cw = geo.content_height, geo.content_width
@@ -85,16 +86,8 @@ class ImageEncoder:
         self._gain = [s / sd for sd in config.image_stddev]
         self._offset = [-m / sd for m, sd in zip(config.image_mean, config.image_stddev)]
         self._regions = [self._region(c, geo) for c in range(config.channels)]
-        self._merge_target = self.output[0, geo.pad_y:geo.pad_y + ch, geo.pad_x:geo.pad_x + cw, :] \
-            if config.tensor_layout == "NHWC" and cin == 3 else None
         if cin == 3:
-            # Planes in the tensor's channel order; split's targets in the sample's (RGB) order.
-            self._planes = np.empty((3, ch, cw), dtype=np.uint8)
-            order = (0, 1, 2) if config.encoding_desired == "rgb8" else (2, 1, 0)
-            self._plane_list = [self._planes[c] for c in range(3)]
-            self._split_targets = [self._plane_list[order[k]] for k in range(3)]
-            float_planes = np.empty((3, ch, cw), dtype=self.output.dtype) if self._merge_target is not None else None
-            self._float_planes = None if float_planes is None else (float_planes[0], float_planes[1], float_planes[2])
+            self._colour_buffers(geo)
         self._depth_work = np.empty((h, w), np.float32) if in_dtype == np.float32 else None
         self._depth_bad = np.empty((h, w), np.bool_) if in_dtype == np.float32 else None
         self._invalid = np.float32(config.depth_invalid_value)
@@ -103,6 +96,21 @@ class ImageEncoder:
         self._check_writes_in_place()
 
     # --- construction helpers ------------------------------------------------
+
+    def _colour_buffers(self, geo: LetterboxGeometry) -> None:
+        """Planes in the tensor's channel order (split's targets listed in the sample's RGB order), and for
+        NHWC the float planes that merge interleaves into the output."""
+        ch, cw = geo.content_height, geo.content_width
+        planes = np.empty((3, ch, cw), dtype=np.uint8)
+        self._plane_list = [planes[0], planes[1], planes[2]]
+        order = (0, 1, 2) if self.config.encoding_desired == "rgb8" else (2, 1, 0)
+        self._split_targets = [self._plane_list[order[k]] for k in range(3)]
+        self._float_planes: tuple[np.ndarray, ...] | None = None
+        self._merge_target: np.ndarray | None = None
+        if self.config.tensor_layout == "NHWC":
+            self._merge_target = self.output[0, geo.pad_y:geo.pad_y + ch, geo.pad_x:geo.pad_x + cw, :]
+            floats = np.empty((3, ch, cw), dtype=self.output.dtype)
+            self._float_planes = (floats[0], floats[1], floats[2])
 
     def _region(self, c: int, geo: LetterboxGeometry) -> np.ndarray:
         """Channel ``c``'s image (not pad) region of the output, as a 2-D view."""
