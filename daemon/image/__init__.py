@@ -1,0 +1,1 @@
+"""Camera frames into models and detections out: the image encoder, its geometry, detection decoding."""
