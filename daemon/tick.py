@@ -33,6 +33,7 @@ from edgepilot.engines.backend import BackendError, InferenceBackend
 
 from edgepilot.daemon.action.stage import ActionStage
 from edgepilot.daemon.config.profile import Profile
+from edgepilot.daemon.inference.image_feeds import ImageFeeds
 from edgepilot.daemon.inference.model_io import bind_model
 from edgepilot.daemon.safety.fault_checks import FaultCheck, LoopStallCheck, StreamChecks, TickOverrunCheck, TickState
 from edgepilot.daemon.safety.watchdog import Watchdog
@@ -71,6 +72,9 @@ class ControlTick:
         self.binding = bind_model(profile, backend, stage.action_size_needed)
         self.model_input, self.action = self.binding.observation, self.binding.action
         self.recurrent = self.binding.state
+        # Camera frames straight into the model's image inputs (daemon/inference/image_feeds.py), or none.
+        self.images = ImageFeeds(self.binding.images, backend, snapshots) if self.binding.images else None
+        self._feed_images = self.images.feed if self.images is not None else None
         self.policy_state = observation.policy_state
         self._reset_observation = observation.reset
         self._advance_withheld = profile.engine.state_when_withheld == "advance"
@@ -196,6 +200,9 @@ class ControlTick:
             return self.zero
         injector = self.injector
         try:
+            feed = self._feed_images
+            if feed is not None:
+                feed()  # the camera frames, encoded into the model's image inputs
             if injector is not None:
                 injector.before_inference()
             t_inf = self._host_now()

@@ -9,6 +9,11 @@ A policy trained elsewhere rarely has exactly one input and one output. The prof
   - ``{source: state, from_output: h_out}``: a recurrent state; at each policy step the model's ``h_out`` of
     the previous step is fed back (``initial``, default 0, at activation and after a reset);
   - ``{source: constant, value: 1.0}``: a fixed value (a number for every element, or one per element);
+  - ``{source: image, stream: camera, encoder: {...}}``: the camera stream's newest frame through the image
+    encoder (daemon/image/encoder_config.py: Isaac ROS ``dnn_image_encoder``'s parameters), written straight
+    into the model's input buffer each policy step. The stream must be ``required``: a vision policy's camera
+    that is missing or stale (its ``max_age_s``) or frozen (its ``max_identical_s``) is a fault like any other
+    stream's, and zeroes the command;
 
 * ``engine.outputs``: every **other** output: ``state`` (fed back into the state input that names it; implied by
   that input's ``from_output``) or ``ignore`` (a value head, an auxiliary estimate the robot does not use).
@@ -40,6 +45,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, field_validator
 
 from edgepilot.daemon.config.base import Bounded, StrictModel
+from edgepilot.daemon.image.encoder_config import ImageEncoderConfig
 
 #: Shapes are small: a robot policy's state or constant input; the bound refuses typos (1e9 elements).
 _Dim = Annotated[int, Field(ge=1, le=65536)]
@@ -65,7 +71,17 @@ class ConstantInput(StrictModel):
     shape: tuple[_Dim, ...] | None = Field(default=None, description="As for a state input: TorchScript models only.")
 
 
-ModelInputSource = Annotated[Union[StateInput, ConstantInput], Field(discriminator="source")]
+class ImageInput(StrictModel):
+    """A camera frame, encoded for the model each policy step (module docstring)."""
+
+    source: Literal["image"]
+    stream: str = Field(description="A sensor_msgs/Image or CompressedImage stream of the profile.")
+    encoder: ImageEncoderConfig = Field(description="Resize, crop/letterbox, normalisation, layout (dnn_image_encoder).")
+
+
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+ModelInputSource = Annotated[Union[StateInput, ConstantInput, ImageInput], Field(discriminator="source")]
 OutputRoute = Literal["state", "ignore"]
 
 
@@ -87,6 +103,21 @@ class ModelIoConfig(StrictModel):
             if not name or len(name) > 256:
                 raise ValueError(f"model tensor name {name!r} must be 1 to 256 characters")
         return v
+
+
+def check_image_inputs(io: ModelIoConfig, streams: dict) -> None:  # type: ignore[type-arg]
+    """Every image input reads a required camera stream of the profile; raises ValueError naming the field."""
+    for name, src in io.inputs.items():
+        if not isinstance(src, ImageInput):
+            continue
+        s = streams.get(src.stream)
+        if s is None or s.type not in IMAGE_TYPES:
+            cams = sorted(n for n, c in streams.items() if c.type in IMAGE_TYPES)
+            raise ValueError(f"engine.inputs.{name}.stream={src.stream!r} must name a camera stream (Image or "
+                             f"CompressedImage); camera streams: {cams}")
+        if not s.required:
+            raise ValueError(f"engine.inputs.{name}: streams.{src.stream}.required is false, but the policy sees its "
+                             "frames; a policy must not run on a camera that may be missing: set required: true")
 
 
 def check_contract_names(io: ModelIoConfig, observation_input: str, action_output: str) -> None:

@@ -26,7 +26,7 @@ from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag,
 from edgepilot.daemon.config.base import Bounded, StrictModel
 from edgepilot.daemon.config.calibration_sections import ResidualsConfig
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
-from edgepilot.daemon.config.model_io import ModelIoConfig, check_contract_names
+from edgepilot.daemon.config.model_io import ModelIoConfig, check_contract_names, check_image_inputs
 from edgepilot.daemon.config.topics import FIXED_OUTPUT_TOPICS, TopicName
 from edgepilot.daemon.config.yaml_loading import YamlProfileError, load_yaml_text
 from edgepilot.daemon.streams.kinds.image import COMPRESSED_ENCODINGS  # noqa: F401 - kept importable from here
@@ -431,6 +431,7 @@ class Profile(StrictModel):
         check_observation(self)  # every term's references (daemon/observation/terms/) and the odometry's
         check_joint_action(self)  # action.stream and action.joints against the streams
         check_contract_names(self.engine, self.observation.input_name, self.engine.output_name)
+        check_image_inputs(self.engine, self.streams)
         self._check_loop_sync()
         period = 1.0 / self.loop.rate_hz
         if self.watchdog.stall_timeout_s <= period:
@@ -494,8 +495,8 @@ def _user_location(loc: tuple[Any, ...], data: object) -> str:
         elif isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
             out += f".{part}" if out else str(part)
             here = here[part]
-        elif isinstance(here, dict) and isinstance(part, str) and here.get("kind") == part:
-            continue  # a discriminated union's tag: the kind the user wrote, already in the data
+        elif isinstance(here, dict) and isinstance(part, str) and part in (here.get("kind"), here.get("source")):
+            continue  # a discriminated union's tag: the kind (or model input source) the user wrote, in the data
         elif isinstance(part, str) and loc and loc[0] == "action" and part in ("twist", "joint"):
             continue  # the action union's tag (twist / joint), pydantic's bookkeeping
         else:

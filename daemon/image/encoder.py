@@ -56,6 +56,17 @@ def _check_input(config: ImageEncoderConfig, in_shape: tuple[int, ...], in_dtype
         raise ValueError(f"encoding_desired {config.encoding_desired} does not fit a {kind} stream: use {want}")
 
 
+def _output_buffer(config: ImageEncoderConfig, out: np.ndarray | None) -> np.ndarray:
+    """A new output array, or ``out`` (a model's own input buffer, so no copy per frame) if it fits exactly."""
+    shape, dtype = tuple(config.output_shape()), np.dtype(config.tensor_dtype)
+    if out is None:
+        return np.zeros(shape, dtype=dtype)
+    if tuple(out.shape) != shape or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"the encoder makes {list(shape)} {dtype} ({config.tensor_layout}) but the model input is "
+                         f"{list(out.shape)} {out.dtype}")
+    return out
+
+
 class ImageEncoder:
     """``encode(sample)`` writes the model input into :attr:`output` and returns it.
 
@@ -64,7 +75,8 @@ class ImageEncoder:
     mapping detections back to source pixels.
     """
 
-    def __init__(self, config: ImageEncoderConfig, in_shape: tuple[int, ...], in_dtype: Any) -> None:
+    def __init__(self, config: ImageEncoderConfig, in_shape: tuple[int, ...], in_dtype: Any,
+                 out: np.ndarray | None = None) -> None:
         cv2 = self._cv = _cv2()
         in_dtype = np.dtype(in_dtype)
         in_shape = tuple(int(n) for n in in_shape)
@@ -73,7 +85,7 @@ class ImageEncoder:
         h, w, cin = in_shape
         geo = self.geometry = LetterboxGeometry.compute(
             config.resize_mode, (h, w), (config.network_image_height, config.network_image_width))
-        self.output = np.zeros(config.output_shape(), dtype=np.dtype(config.tensor_dtype))
+        self.output = _output_buffer(config, out)
         interp = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "nearest": cv2.INTER_NEAREST}
         self._interp = interp[config.interp_type]
         self._depth = {"float32": cv2.CV_32F, "float16": cv2.CV_16F, "uint8": cv2.CV_8U}[config.tensor_dtype]

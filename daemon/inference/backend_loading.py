@@ -24,8 +24,9 @@ def profile_input_shapes(profile: Profile) -> dict[str, Any]:
     name = profile.observation.input_name
     shapes = {name: InputShape.fixed(name, (1, profile.observation_size()))}
     for n, src in profile.engine.inputs.items():
-        if src.shape is not None:
-            shapes[n] = InputShape.fixed(n, src.shape)
+        shape = src.encoder.output_shape() if src.source == "image" else src.shape
+        if shape is not None:
+            shapes[n] = InputShape.fixed(n, shape)
     return shapes
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from edgepilot.engines.backend import BackendError, InferenceBackend
 
-from edgepilot.daemon.config.model_io import ConstantInput, StateInput
+from edgepilot.daemon.config.model_io import ConstantInput, ImageInput, StateInput
 from edgepilot.daemon.inference.recurrent_state import RecurrentState
 
 
@@ -26,13 +26,15 @@ class ModelBinding:
     """The model's buffers as the tick uses them.
 
     ``observation``: flat view of the observation input (float32); ``action``: flat view of the action output;
-    ``state``: the recurrent state pairs; ``constants``: names of the inputs fed a constant; ``ignored``: outputs
-    nobody reads."""
+    ``state``: the recurrent state pairs; ``constants``: names of the inputs fed a constant; ``images``: the inputs
+    fed a camera frame (encoded by :class:`~.image_feeds.ImageFeeds`, which the tick builds with the snapshots);
+    ``ignored``: outputs nobody reads."""
 
     observation: np.ndarray
     action: np.ndarray
     state: RecurrentState
     constants: list[str] = field(default_factory=list)
+    images: dict[str, ImageInput] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
 
 
@@ -135,12 +137,14 @@ def bind_model(profile: Any, backend: InferenceBackend, action_size_needed: int)
             _check_given_shape(f"engine.inputs.{name}", src.shape, inp)
             np.copyto(inp, _values(f"engine.inputs.{name}.value", src.value, inp))
             constants.append(name)
+    images = {n: s for n, s in profile.engine.inputs.items() if isinstance(s, ImageInput)}
     for name, arr in backend.inputs.items():
-        if name != obs_name and name not in states and name not in constants:
+        if name != obs_name and name not in states and name not in constants and name not in images:
             raise BackendError(
                 f"model input {name!r} {_describe(arr)} has no source: the profile feeds only {obs_name!r} (the "
                 f"observation); add engine.inputs.{name}: {{source: state, from_output: <the output holding its next "
-                f"value>}} for a recurrent state, or {{source: constant, value: ...}}")
+                f"value>}} for a recurrent state, {{source: image, stream: <camera>, encoder: {{...}}}} for a camera frame, "
+                "or {source: constant, value: ...}")
     if act_name not in backend.outputs:
         raise BackendError(f"engine.output_name={act_name!r} is not a model output; the model has "
                            f"{_tensor_list(backend.outputs)}")
@@ -156,4 +160,4 @@ def bind_model(profile: Any, backend: InferenceBackend, action_size_needed: int)
                                f"(engine.inputs.<input>: {{source: state, from_output: {name}}})")
     ignored = [n for n, r in profile.engine.outputs.items() if r == "ignore"]
     return ModelBinding(observation=obs, action=action.reshape(-1), state=RecurrentState(pairs, list(states)),
-                        constants=constants, ignored=ignored)
+                        constants=constants, images=images, ignored=ignored)

@@ -63,3 +63,19 @@ def recurrent_model(path: Path, *, n_obs: int = 5, hidden: int = 8, n_act: int =
         entry.key, entry.value = "edgepilot.recurrent_state", json.dumps([record_state])
     onnx.save(model, str(path))
     return RecurrentTwin(w, u, b, v)
+
+
+def vision_model(path: Path, *, n_obs: int = 5, channels: int = 3, height: int = 24, width: int = 32) -> None:
+    """action = tanh([mean over pixels of each channel, obs] @ K): an image input next to the observation."""
+    k = (np.random.default_rng(2).standard_normal((channels + n_obs, 2)) * 0.7).astype(np.float32)
+    nodes = [helper.make_node("ReduceMean", ["image"], ["m"], axes=[2, 3], keepdims=0),
+             helper.make_node("Concat", ["m", "obs"], ["z"], axis=1),
+             helper.make_node("MatMul", ["z", "K"], ["a"]), helper.make_node("Tanh", ["a"], ["action"])]
+    graph = helper.make_graph(
+        nodes, "vision",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, channels, height, width]),
+         helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, n_obs])],
+        [helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, 2])], [numpy_helper.from_array(k, "K")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="edgepilot-tests")
+    model.ir_version = 8
+    onnx.save(model, str(path))
