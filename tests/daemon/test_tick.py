@@ -252,3 +252,40 @@ def test_step_allocates_nothing() -> None:
     assert first - base <= 128, first - base
     # ...and no array or container made: the peak stays within a few Python scalars.
     assert peak - first < 512, peak - first
+
+
+def test_the_policy_state_holds_while_commands_are_withheld_and_resets_on_a_fault() -> None:
+    """Phase clock (steps) and last action advance only with published steps (engine.state_when_withheld: hold)."""
+    from tests.daemon.observation.test_legged_terms import Rig as LeggedRig
+
+    r = LeggedRig(output="joint_positions", position_limits={})
+    backend = FakeBackend((0.2, -0.2), obs_size=r.profile.observation_size())
+    recovery = 3
+    tick = ControlTick(r.profile, r.snaps, backend, r.builder, r.stage, Watchdog(r.profile.streams, recovery),
+                       clock_ns=lambda: r.t)
+    tick.started(r.t - 10**10)  # past the grace
+    state = r.builder.policy_state
+
+    def step() -> None:
+        r.joints({"a": 0.3, "b": -0.7}, {"a": 0.0, "b": 0.0})
+        r.imu((0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0))
+        tick.step(r.t)
+        r.t += PERIOD_NS
+
+    for k in range(recovery - 1):
+        step()
+        assert not tick.ok and state.steps == 0 and not state.last_action.any(), k  # withheld: held
+    step()
+    assert tick.ok and state.steps == 1 and state.last_action.tolist() == pytest.approx([0.2, -0.2])
+    for _ in range(4):
+        step()
+    assert state.steps == 5
+    backend.fail = True  # an engine error: a fault withholds the command
+    step()
+    assert not tick.ok and state.steps == 0 and not state.last_action.any()
+    backend.fail = False
+    for _ in range(recovery - 1):
+        step()
+        assert not tick.ok and state.steps == 0
+    step()
+    assert tick.ok and state.steps == 1  # the first published step after the fault is a fresh episode's first
