@@ -44,7 +44,10 @@ def in_process(shape, dtype, min_s: float) -> dict[str, float]:  # type: ignore[
 
     writes = _ops_per_s(w, min_s)
     reads = _ops_per_s(lambda: ring.read_latest(out), min_s)
-    return {"writes_per_s": writes, "latest_reads_per_s": reads}
+    # The copy floor: the one call a write cannot do without (np.copyto into the slot), alone, in the same loop.
+    slot, copyto = np.zeros(shape, dtype), np.copyto
+    floor = _ops_per_s(lambda: copyto(slot, value), min_s)
+    return {"writes_per_s": writes, "latest_reads_per_s": reads, "copy_floor_per_s": floor}
 
 
 def _shm_file(nbytes: int) -> Path:
