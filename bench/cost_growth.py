@@ -10,7 +10,10 @@ Axes, each from the shipped diffbot profile (the others as shipped):
 * ``camera``: 320x240 -> 1920x1080 rgb8, the frame read by the tick (its snapshot copies it every tick, as a
   policy with an image input would), plus the ingest's conversion of one frame (``ingest_us``: where ingest runs
   in a child, that is the child's cost per frame, not the tick's);
-* ``rate``: loop rate 50 Hz -> 1 kHz.
+* ``rate``: loop rate 50 Hz -> 1 kHz;
+* ``spin``: at 500 Hz, how long before each deadline the loop stops sleeping and spins (FixedRateLoop's
+  ``spin_s``; the daemon's is 200 us, 50 us under SCHED_FIFO): a thread that slept most of the period runs its
+  tick on a core that went idle (caches, frequency, a VM's halted vCPU), and the tick is slower for it.
 
 Each point: ControlTick.step with the ONNX Runtime backend on fed rings at a clock that stands still (the samples
 stay fresh; bench/fusion_cost.py does the same), paced by the daemon's FixedRateLoop at the loop rate for
@@ -184,7 +187,7 @@ def run_point(axis: str, value: Any, model: tuple[str, int], seconds: float, mod
         for _ in range(100):
             tick.step(now)
         assert tick.ok, tick.watchdog.active_names()
-        loop = FixedRateLoop(rate, history=n + 1)
+        loop = FixedRateLoop(rate, spin_s=(value if axis == "spin" else 200) * 1e-6, history=n + 1)
         step, wait, end = tick.step, loop.wait_next, loop.end_tick
         for _ in range(n):
             wait()
@@ -195,7 +198,7 @@ def run_point(axis: str, value: Any, model: tuple[str, int], seconds: float, mod
     drop = min(10, n // 10)
     jitter = np.abs(np.diff(loop.start_ns[drop:n]) - loop.period_ns)
     inf = tick.inference_ns[100 + drop:100 + n]
-    shown = f"{kind} {hidden}" if axis == "model" else f"{value[0]}x{value[1]}" if isinstance(value, tuple) else value
+    shown = f"{kind} {hidden}" if axis == "model" else f"{value} us" if axis == "spin" else f"{value[0]}x{value[1]}" if isinstance(value, tuple) else value
     out = {"axis": axis, "value": shown,
            "model": f"{kind} {hidden}", "observation_size": n_obs, "rate_hz": rate, "ticks": n,
            "tick_us": pct_us(loop.duration_ns[drop:n]), "inference_us": pct_us(inf), "jitter_us": pct_us(jitter),
@@ -211,6 +214,7 @@ AXES: dict[str, list[Any]] = {
     "streams": [3, 6, 10, 16],
     "camera": [(320, 240), (640, 480), (1280, 720), (1920, 1080)],
     "rate": [50, 100, 250, 500, 1000],
+    "spin": [50, 200, 1000, 1900],
 }
 DEFAULT_MODEL = ("mlp", 64)
 DEFAULT_RATE_HZ = 500
