@@ -258,7 +258,12 @@ def plot(points: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     axes = list(AXES)
-    fig, subs = plt.subplots(1, len(axes), figsize=(4 * len(axes), 3.8))
+    cols = 3
+    rows = (len(axes) + cols - 1) // cols
+    fig, grid = plt.subplots(rows, cols, figsize=(13, 3.6 * rows), squeeze=False)
+    subs = grid.ravel()
+    for ax in subs[len(axes):]:
+        ax.set_visible(False)
     for ax, name in zip(subs, axes):
         pts = [p for p in points if p["axis"] == name]
         labels = [str(p["value"]) if name != "model" else p["model"] for p in pts]
