@@ -145,7 +145,6 @@ class RingBuffer:
         #: Failed (lapped or mid-write) read attempts seen by THIS object; process-local, for diagnostics.
         self.retries = 0
         self._mv: memoryview | None = None
-        self._words: memoryview | None = None
 
         if buffer is None:
             backing = np.zeros(total + _CACHE_LINE, dtype=np.uint8)
@@ -188,7 +187,7 @@ class RingBuffer:
         # The same int64 words as a memoryview, for the hot path: an item store or load through it costs about
         # half of a numpy scalar item access (bench/ring_rates.py), and is the same single aligned 8-byte access.
         # Word _HEAD_WORD is the head, word _META_WORD + 2*i slot i's seq, the next one its stamp.
-        self._words = memoryview(raw[:payload]).cast("q")
+        self._words: memoryview = raw[:payload].data.cast("q")
         self._init_header(sample, _layout_hash(shape, dtype))
 
         # Writer-side state (used only by the single writer object).
@@ -232,8 +231,9 @@ class RingBuffer:
         must be dropped first, or releasing the buffer raises BufferError.
         """
         self._slot_views = []
-        if self._words is not None:
-            self._words.release()
+        words: memoryview | None = self._words
+        if words is not None:  # None after a first close()
+            words.release()
             self._words = None  # type: ignore[assignment]
         self._raw = self._header = self._head = self._seq = self._stamp = None  # type: ignore[assignment]
         if self._mv is not None:
