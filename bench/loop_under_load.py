@@ -19,6 +19,7 @@ backend's inference time, per tick. Latency: see :mod:`bench.command_probe`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -26,13 +27,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import yaml
 
 from .command_probe import latencies_ns
+from .sensor_load import JOINT_HZ
 
 RATE_HZ = 500.0
+#: The joint states' rate (bench/sensor_load.py), the stream the loop is phase-locked to: one of its periods is
+#: the most a change waits for a tick (the end-to-end bound in bench/targets.py).
+SENSOR_RATE_HZ = JOINT_HZ
 #: The command probe (bench/command_probe.py) stands where a motor driver would: above the daemon's own
 #: priorities (profile realtime: loop 20), so its own scheduling is not charged to any system.
 PROBE_PRIORITY = 19
@@ -43,7 +49,14 @@ WARMUP_S = 1.5
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bench_profile(directory: Path, ingest_mode: str | None = None) -> Path:
+#: ``--realtime`` modes: ``on`` runs everything with the shipped profile's SCHED_FIFO priorities (refused where not
+#: permitted: the summary's ``tuning`` says so); ``off`` runs the daemon with ``realtime.loop_priority`` and
+#: ``ingest_priority`` null and the probe and drivers at the normal policy, as in a container without
+#: CAP_SYS_NICE. CPU affinity (no privilege needed) stays in both.
+REALTIME_MODES = ("on", "off")
+
+
+def bench_profile(directory: Path, ingest_mode: str | None = None, realtime: str = "on") -> Path:
     """The example profile at 500 Hz with the benchmark's streams (640x480 camera, 1 kHz joints and IMU)."""
     from edgepilot.daemon.config.profile import default_profile_path
 
@@ -60,7 +73,9 @@ def bench_profile(directory: Path, ingest_mode: str | None = None) -> Path:
     d["watchdog"]["startup_grace_s"] = 5.0
     if ingest_mode is not None:
         d["ingest"] = {**d.get("ingest", {}), "mode": ingest_mode}
-    p = directory / f"bench_profile_{ingest_mode or 'shipped'}.yaml"
+    if realtime == "off":
+        d["realtime"] = {**d.get("realtime", {}), "loop_priority": None, "ingest_priority": None}
+    p = directory / f"bench_profile_{ingest_mode or 'shipped'}_rt{realtime}.yaml"
     p.write_text(yaml.safe_dump(d))
     return p
 
@@ -74,7 +89,37 @@ def _pct_us(ns: np.ndarray) -> dict[str, float]:
 
 
 
-def run_once(system: str, duration_s: float, workdir: Path, profile: Path) -> dict:
+def loop_settings(profile: Path) -> tuple[int | None, tuple[int, ...] | None]:
+    """The loop thread's SCHED_FIFO priority and CPUs in ``profile`` (what the floor's timer thread copies)."""
+    d = yaml.safe_load(profile.read_text()).get("realtime", {})
+    cpus = d.get("loop_cpus")
+    return d.get("loop_priority"), tuple(cpus) if cpus else None
+
+
+@contextlib.contextmanager
+def sensor_load(domain: int, duration_s: float, toggles_path: Path | None, realtime: str = "on",
+                ) -> Iterator[tuple[subprocess.Popen, subprocess.Popen]]:
+    """The two sensor driver processes (joint states + IMU, camera) publishing on ``domain`` while inside."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    base = [sys.executable, "-m", "bench.sensor_load", "--domain-id", str(domain), "--duration", str(duration_s)]
+    prio = ["--rt-priority", str(DRIVER_PRIORITY)] if realtime == "on" else []
+    out = ["--out", str(toggles_path)] if toggles_path is not None else []
+    load = subprocess.Popen([*base, *out, "--no-image", *prio], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    camera = subprocess.Popen([*base, "--image-only"], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        yield load, camera
+    finally:
+        load.terminate()
+        camera.terminate()
+        for p in (load, camera):
+            if p.poll() is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=30)
+
+
+def run_once(system: str, duration_s: float, workdir: Path, profile: Path, realtime: str = "on") -> dict:
     """One run of ``system`` under the full sensor load; figures + raw arrays.
 
     ``ours``: the daemon with the example profile as shipped (ingest in child processes writing shared-memory
@@ -83,40 +128,35 @@ def run_once(system: str, duration_s: float, workdir: Path, profile: Path) -> di
     the separate ingest process buys); ``baseline``: bench/baseline.
     """
     if system == "ours_in_process":
-        profile = bench_profile(workdir, "in_process")
+        profile = bench_profile(workdir, "in_process", realtime)
     domain = random.SystemRandom().randint(100, 200)
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     probe_path = workdir / f"probe-{system}.npz"
+    probe_prio = ["--rt-priority", str(PROBE_PRIORITY)] if realtime == "on" else []
     probe = subprocess.Popen([sys.executable, "-m", "bench.command_probe", "--domain-id", str(domain), "--out",
-                              str(probe_path), "--rt-priority", str(PROBE_PRIORITY)], env=env, cwd=REPO,
-                             stdout=subprocess.PIPE, text=True)
+                              str(probe_path), *probe_prio], env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
     probe_sched = (probe.stdout.readline() if probe.stdout else "").strip()
     toggles_path = workdir / f"toggles-{system}.npy"
     run_path = workdir / f"run-{system}.npz"
-    load = subprocess.Popen([sys.executable, "-m", "bench.sensor_load", "--domain-id", str(domain), "--duration",
-                             str(duration_s + 30), "--out", str(toggles_path), "--no-image", "--rt-priority",
-                             str(DRIVER_PRIORITY)], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    camera = subprocess.Popen([sys.executable, "-m", "bench.sensor_load", "--domain-id", str(domain), "--duration",
-                               str(duration_s + 30), "--image-only"], env=env, cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     load_avg_before = os.getloadavg()
     try:
-        time.sleep(0.5)
-        if system == "baseline":
-            cmd = [sys.executable, "-m", "bench.baseline", "--domain-id", str(domain), "--duration", str(duration_s),
-                   "--rate-hz", str(RATE_HZ), "--out", str(run_path)]
-        else:
-            cmd = [sys.executable, "-m", "bench.daemon_runner", "--config", str(profile), "--domain-id", str(domain),
-                   "--duration", str(duration_s), "--out", str(run_path)]
-        sysp = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=duration_s + 60)
-        if sysp.returncode != 0:
-            raise RuntimeError(f"{system} failed ({sysp.returncode}): {sysp.stderr[-2000:]}")
-        sys_summary = json.loads(sysp.stdout.strip().splitlines()[-1])
+        with sensor_load(domain, duration_s + 30, toggles_path, realtime) as (load, camera):
+            time.sleep(0.5)
+            if system == "baseline":
+                cmd = [sys.executable, "-m", "bench.baseline", "--domain-id", str(domain), "--duration",
+                       str(duration_s), "--rate-hz", str(RATE_HZ), "--out", str(run_path)]
+            else:
+                cmd = [sys.executable, "-m", "bench.daemon_runner", "--config", str(profile), "--domain-id",
+                       str(domain), "--duration", str(duration_s), "--out", str(run_path)]
+            sysp = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=duration_s + 60)
+            if sysp.returncode != 0:
+                raise RuntimeError(f"{system} failed ({sysp.returncode}): {sysp.stderr[-2000:]}")
+            sys_summary = json.loads(sysp.stdout.strip().splitlines()[-1])
+            load.terminate()
+            camera.terminate()
+            out, err = load.communicate(timeout=30)
+            cam_out, _ = camera.communicate(timeout=30)
     finally:
-        load.terminate()
-        camera.terminate()
-        out, err = load.communicate(timeout=30)
-        cam_out, _ = camera.communicate(timeout=30)
         probe.terminate()
         probe.communicate(timeout=30)
     load_avg_after = os.getloadavg()
@@ -141,6 +181,7 @@ def run_once(system: str, duration_s: float, workdir: Path, profile: Path) -> di
     lat = latencies_ns(toggles, cmd_t, cmds, skip_ns)
     res = {
         "system": system,
+        "realtime": realtime,
         "duration_s": duration_s,
         "rate_hz": round((s.size - 1) * 1e9 / (s[-1] - s[0]), 2) if s.size > 1 else 0.0,
         "jitter_us": _pct_us(jitter),

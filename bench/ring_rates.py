@@ -44,7 +44,15 @@ def in_process(shape, dtype, min_s: float) -> dict[str, float]:  # type: ignore[
 
     writes = _ops_per_s(w, min_s)
     reads = _ops_per_s(lambda: ring.read_latest(out), min_s)
-    return {"writes_per_s": writes, "latest_reads_per_s": reads}
+    # The copy floors: the one copy a write cannot do without, alone, in the same loop: as an item assignment
+    # (what RingBuffer.write does for a same-dtype value) and as np.copyto (its path for a value to cast).
+    slot, copyto = np.zeros(shape, dtype), np.copyto
+
+    def assign() -> None:
+        slot[...] = value
+
+    return {"writes_per_s": writes, "latest_reads_per_s": reads, "copy_floor_per_s": _ops_per_s(assign, min_s),
+            "np_copyto_floor_per_s": _ops_per_s(lambda: copyto(slot, value), min_s)}
 
 
 def _shm_file(nbytes: int) -> Path:

@@ -37,6 +37,8 @@ _CACHE_LINE = 64
 _HEADER_WORDS = 8  # magic, capacity, sample nbytes, layout hash, 4 spare
 _HEAD_OFFSET = 64  # the head counter has a cache line of its own
 _META_OFFSET = 128
+_HEAD_WORD = _HEAD_OFFSET // 8
+_META_WORD = _META_OFFSET // 8
 DEFAULT_MAX_RETRIES = 1000
 
 _copyto = np.copyto
@@ -182,6 +184,10 @@ class RingBuffer:
         self._seq = meta[:, 0]
         self._stamp = meta[:, 1]
         self._slot_views = [np.ndarray(shape, dtype, buffer=raw, offset=payload + k * stride) for k in range(capacity)]
+        # The same int64 words as a memoryview, for the hot path: an item store or load through it costs about
+        # half of a numpy scalar item access (bench/ring_rates.py), and is the same single aligned 8-byte access.
+        # Word _HEAD_WORD is the head, word _META_WORD + 2*i slot i's seq, the next one its stamp.
+        self._words: memoryview = raw[:payload].data.cast("q")
         self._init_header(sample, _layout_hash(shape, dtype))
 
         # Writer-side state (used only by the single writer object).
@@ -225,6 +231,10 @@ class RingBuffer:
         must be dropped first, or releasing the buffer raises BufferError.
         """
         self._slot_views = []
+        words: memoryview | None = self._words
+        if words is not None:  # None after a first close()
+            words.release()
+            self._words = None  # type: ignore[assignment]
         self._raw = self._header = self._head = self._seq = self._stamp = None  # type: ignore[assignment]
         if self._mv is not None:
             self._mv.release()
@@ -259,23 +269,28 @@ class RingBuffer:
             stamp_ns = operator.index(stamp_ns)
         if stamp_ns < self._last_stamp:
             raise ValueError(self._stamp_error(stamp_ns))
-        head = self._head
-        seq = self._seq
+        w = self._words
         cap = self.capacity
-        n = head.item(0)
+        n = w[_HEAD_WORD]
         i = n % cap
+        j = _META_WORD + 2 * i
         odd = (n // cap) * 2 + 1
         # Order matters (see class docstring): seq odd -> payload, stamp -> seq even -> head.
         fence = self.fence
-        seq[i] = odd
+        w[j] = odd
         if fence is not None:
             fence()
-        _copyto(self._slot_views[i], value)
-        self._stamp[i] = stamp_ns
+        if value.dtype is self.dtype:
+            # Same dtype, nothing to cast: an item assignment is the same memcpy at about a third of np.copyto's
+            # call cost for a small slot (copyto parses its arguments and dispatches; bench/ring_rates.py).
+            self._slot_views[i][...] = value
+        else:
+            _copyto(self._slot_views[i], value)  # casting rules (and errors) as np.copyto's
+        w[j + 1] = stamp_ns
         if fence is not None:
             fence()
-        seq[i] = odd + 1
-        head[0] = n + 1
+        w[j] = odd + 1
+        w[_HEAD_WORD] = n + 1
         self._pending = -1
         self._last_stamp = stamp_ns
 
@@ -289,11 +304,11 @@ class RingBuffer:
         fill and reuses the same slot, so a half-filled slot is never
         published. Do not touch the returned array after ``commit_write``.
         """
-        head = self._head
+        w = self._words
         cap = self.capacity
-        n = head.item(0)
+        n = w[_HEAD_WORD]
         i = n % cap
-        self._seq[i] = (n // cap) * 2 + 1
+        w[_META_WORD + 2 * i] = (n // cap) * 2 + 1
         if self.fence is not None:
             self.fence()  # the odd seq is visible before any payload byte the caller writes
         self._pending = n
@@ -309,12 +324,13 @@ class RingBuffer:
         if stamp_ns < self._last_stamp:
             raise ValueError(self._stamp_error(stamp_ns))
         cap = self.capacity
-        i = n % cap
-        self._stamp[i] = stamp_ns
+        j = _META_WORD + 2 * (n % cap)
+        w = self._words
+        w[j + 1] = stamp_ns
         if self.fence is not None:
             self.fence()
-        self._seq[i] = (n // cap) * 2 + 2
-        self._head[0] = n + 1
+        w[j] = (n // cap) * 2 + 2
+        w[_HEAD_WORD] = n + 1
         self._pending = -1
         self._last_stamp = stamp_ns
 
@@ -344,26 +360,26 @@ class RingBuffer:
             bad_out = True
         if bad_out:
             self._raise_bad_out(out)
-        head = self._head
-        seq = self._seq
+        w = self._words
         cap = self.capacity
         fence = self.fence
         tries = self.max_retries
         while tries:
-            n = head.item(0)
+            n = w[_HEAD_WORD]
             if n == 0:
                 return -1
             k = n - 1
             i = k % cap
+            j = _META_WORD + 2 * i
             committed = (k // cap) * 2 + 2
-            if seq.item(i) == committed:
+            if w[j] == committed:
                 if fence is not None:
                     fence()
-                _copyto(out, self._slot_views[i])
-                t = self._stamp.item(i)
+                out[...] = self._slot_views[i]  # same shape and dtype (checked above): a plain copy, cheaper than copyto
+                t = w[j + 1]
                 if fence is not None:
                     fence()
-                if seq.item(i) == committed:
+                if w[j] == committed:
                     return t
             # Lapped (or being overwritten) while we looked: take a fresh head.
             self.retries += 1
@@ -374,25 +390,24 @@ class RingBuffer:
         """Stamp of the newest sample, or -1; no payload copy."""
         # The seqlock loop is repeated inline in each reader rather than shared through a helper: these run on
         # the control loop's tick, where a Python call per read is measurable overhead.
-        head = self._head
-        seq = self._seq
+        w = self._words
         cap = self.capacity
         fence = self.fence
         tries = self.max_retries
         while tries:
-            n = head.item(0)
+            n = w[_HEAD_WORD]
             if n == 0:
                 return -1
             k = n - 1
-            i = k % cap
+            j = _META_WORD + 2 * (k % cap)
             committed = (k // cap) * 2 + 2
-            if seq.item(i) == committed:
+            if w[j] == committed:
                 if fence is not None:
                     fence()
-                t = self._stamp.item(i)
+                t = w[j + 1]
                 if fence is not None:
                     fence()
-                if seq.item(i) == committed:
+                if w[j] == committed:
                     return t
             self.retries += 1
             tries -= 1
@@ -478,4 +493,4 @@ class RingBuffer:
     @property
     def count(self) -> int:
         """Total samples ever committed (not capped at capacity)."""
-        return self._head.item(0)
+        return self._words[_HEAD_WORD]

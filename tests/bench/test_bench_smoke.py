@@ -50,7 +50,68 @@ def test_quick_ring_and_fusion_json(tmp_path: Path) -> None:
     # The tick keeps nothing, and the numpy work of fusion and action mapping allocates nothing at all.
     assert f["retained_bytes_per_tick"] == 0
     assert f["transient_bytes_by_part"]["action_map"] == 0
-    assert set(d["targets"]) >= {"ring_vector_writes_per_s_ge_1e6", "fusion_zero_bytes_retained_per_tick"}
+    machine = d["targets"]["machine"]
+    assert machine["zero_bytes_retained_per_tick"]["met"] is True
+    ring = machine["ring_vector64_writes_per_s_ge_2e6"]
+    assert ring["limit"] == 2e6 and ring["copy_floor_per_s"] > 0  # the slot's copy floor is shown beside it
+    assert "ring_vector64_writes_per_s_ge_2e6" in r.stdout  # and the table is printed
+
+
+def test_results_go_outside_the_source_tree(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bench.__main__ import default_out_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    out = default_out_dir()
+    assert out.is_relative_to(tmp_path / "edgepilot" / "bench") and not out.is_relative_to(REPO)
+
+
+def test_cyclictest_histogram_percentiles() -> None:
+    from bench.floor import parse_cyclictest_histogram
+
+    hist = "\n".join(f"{us:06d} {c:06d}" for us, c in [(0, 0), (3, 60), (5, 39), (40, 1)])
+    text = f"# /dev/cpu_dma_latency set to 0us\n{hist}\n# Total: 000000100\n# Max Latencies: 00040\n" \
+           "# Histogram Overflows: 00000\n"
+    assert parse_cyclictest_histogram(text) == {"p50": 3.0, "p99": 5.0, "max": 40.0, "n": 100, "overflows": 0}
+    assert "skipped" in parse_cyclictest_histogram("Unable to change scheduling policy!")
+
+
+def _loop_figures(jitter_p99: float, ov50: float, ov99: float, tick99: float, e2e99: float) -> dict:
+    return {"jitter_us": {"p99": jitter_p99}, "overhead_us": {"p50": ov50, "p99": ov99},
+            "tick_duration_us": {"p99": tick99}, "e2e_latency_us": {"p99": e2e99}}
+
+
+def test_targets_against_the_floor_of_the_same_run() -> None:
+    from bench.targets import all_targets
+
+    floor = {"wakeup_us": {"p99": 10.0}, "dds_hop_us": {"p99": 300.0}}
+    res = {"floor": {"off": floor},
+           "loop": {"off": {"sensor_rate_hz": 1000.0,
+                            "ours": _loop_figures(59.0, 55.0, 149.0, 120.0, 1720.0),
+                            "ours_in_process": _loop_figures(61.0, 61.0, 151.0, 120.0, 1721.0)}}}
+    t = all_targets(res)["off"]
+    ours, inproc = t["ours"], t["ours_in_process"]
+    assert all(v["met"] for v in ours.values())  # 49 us above the floor; 1720 <= 2*300 + 120 + 1000
+    assert ours["e2e_p99_le_2hop_plus_tick_plus_sensor_period"]["limit"] == 1720.0
+    assert not any(v["met"] for k, v in inproc.items() if isinstance(v, dict))  # each just over its limit
+    assert "interpreter lock" in inproc["reported_apart"]
+    assert res["ratios"]["off"]["ours"]["jitter_p99_minus_wakeup_floor_p99_us"] == 49.0
+
+
+def test_growth_variants_have_the_sizes_they_name() -> None:
+    from edgepilot.daemon.config.profile import parse_profile
+
+    from bench.cost_growth import AXES, _mlp, variant
+
+    for n in AXES["observation"]:
+        d, n_obs = variant("observation", n)
+        assert n_obs == n
+    d, n_obs = variant("streams", 16)
+    assert len(d["streams"]) == 16 and n_obs == 18
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d["engine"]["model"] = str(_mlp(Path(tmp) / "m.onnx", n_obs, 64))
+        assert parse_profile(d, base_dir=Path(tmp)).observation_size() == 18
 
 
 def test_latency_correlation_pairs_each_toggle_with_its_first_response() -> None:
