@@ -214,7 +214,8 @@ class Service:
             subscribe_stream(transport, profile.streams[name], ingest)
         self.diagnostics = DiagnosticsReporter(self, diagnostics_publisher(transport, DIAGNOSTICS_TOPIC))
         # Last: its backends are closed by cleanup, and nothing after it can fail (daemon/detection/).
-        self.detectors = build_detectors(profile, transport, {n: i.ring for n, i in self.ingests.items()}, self.clock_ns)
+        self.detectors = build_detectors(profile, transport, {n: i.ring for n, i in self.ingests.items()}, self.clock_ns,
+                                         self.loop if self.loop_clock is None else None)
         self.tick.checks.extend(self.detectors.tick_checks(profile, self.watchdog, self.tick.state))
 
     def _build_pacing(self) -> None:

@@ -12,6 +12,7 @@ import os
 from typing import Any, Callable, Mapping
 
 from edgepilot.daemon.config.detectors import resolve
+from edgepilot.daemon.detection.loop_window import SECTION_PRIORITY, LoopWindow
 from edgepilot.daemon.detection.worker import DetectorWorker
 from edgepilot.daemon.image.detection_decoding import load_labels
 from edgepilot.daemon.inference.backend_loading import open_model_backend
@@ -86,10 +87,16 @@ class DetectorSet:
         return out
 
 
-def build_detectors(profile: Any, transport: Any, rings: Mapping[str, Any], clock_ns: Callable[[], int]) -> DetectorSet:
-    """The profile's detectors on ``rings`` (stream name -> its ring); closes what it opened if one fails."""
+def build_detectors(profile: Any, transport: Any, rings: Mapping[str, Any], clock_ns: Callable[[], int],
+                    loop: Any = None) -> DetectorSet:
+    """The profile's detectors on ``rings`` (stream name -> its ring); closes what it opened if one fails.
+
+    ``loop``: the control loop's FixedRateLoop on the host's clock, whose idle time the detectors' Python sections
+    keep to (daemon/detection/loop_window.py); None (a simulated clock, tests): they run whenever they are ready.
+    Their SCHED_FIFO section priority is asked for only where the profile runs the loop real-time."""
     workers: dict[str, DetectorWorker] = {}
     cpus = detector_cpus(profile)
+    priority = SECTION_PRIORITY if profile.realtime.loop_priority is not None else None
     try:
         for name, cfg in profile.detectors.items():
             backend = open_model_backend(resolve(profile.base_dir, cfg.model), cfg.backend, base_dir=profile.base_dir,
@@ -100,7 +107,8 @@ def build_detectors(profile: Any, transport: Any, rings: Mapping[str, Any], cloc
                 workers[name] = DetectorWorker(name, cfg, rings[cfg.stream], backend,
                                                detections_publisher(transport, cfg.topic), tensors,
                                                clock_ns=clock_ns, ros_time_ns=transport.ros_time_ns, labels=labels,
-                                               cpus=cpus)
+                                               cpus=cpus, window=None if loop is None else LoopWindow(loop),
+                                               section_priority=priority)
             except BaseException:
                 backend.close()
                 raise

@@ -22,17 +22,23 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any, Callable
 
 import numpy as np
 
 from edgepilot.daemon.config.detectors import DetectorConfig
+from edgepilot.daemon.detection.loop_window import LoopWindow
 from edgepilot.daemon.image.detection_decoding import DetectionDecoder, Detections
 from edgepilot.daemon.image.detection_message import detections_message, image_header
 from edgepilot.daemon.image.encoder import ImageEncoder
 from edgepilot.daemon.image.tensor_list import tensor_list
+from edgepilot.daemon.timing.realtime import set_fifo, set_normal
 from edgepilot.daemon.transport.base import MessagePublisher
 from edgepilot.engines.backend import BackendError, InferenceBackend
+
+
+_COPY, _DECODE, _PUBLISH = 0, 1, 2  # the sections that hold the interpreter lock (each must fit a loop gap)
 
 
 class DetectorWorker:
@@ -41,18 +47,24 @@ class DetectorWorker:
     ``clock_ns``: the loop's clock (the ring's receipt stamps are on it); ``ros_time_ns``: the transport's ROS time
     for header stamps. ``cpus``: where the worker's thread runs (None: anywhere). Counters (read from any thread):
     ``frames_seen``, ``inferred`` (published), ``dropped_busy``, ``errors``, ``last_error``,
-    ``last_latency_ms`` (receipt -> published), ``last_inference_ms`` (encode + run + decode), ``last_count``
-    (detections in the newest message).
+    ``last_latency_ms`` (receipt -> published), ``last_inference_ms`` (encode + run + decode, with any wait
+    for the loop's idle time), ``last_count`` (detections in the newest message). ``window``: where the Python
+    sections wait for the loop's idle time, and ``section_priority`` their SCHED_FIFO priority
+    (daemon/detection/loop_window.py); None: no wait, the normal policy.
     """
 
     def __init__(self, name: str, config: DetectorConfig, ring: Any, backend: InferenceBackend,
                  publisher: MessagePublisher, tensor_publisher: MessagePublisher | None, *,
                  clock_ns: Callable[[], int], ros_time_ns: Callable[[], int], labels: tuple[str, ...] | None,
-                 cpus: tuple[int, ...] | None = None) -> None:
+                 cpus: tuple[int, ...] | None = None, window: LoopWindow | None = None,
+                 section_priority: int | None = None) -> None:
         self.name, self.config, self.ring, self.backend = name, config, ring, backend
         self._publish, self._publish_tensors = publisher.publish, (tensor_publisher.publish if tensor_publisher else None)
         self._clock, self._ros_time = clock_ns, ros_time_ns
         self._cpus = cpus
+        # The Python sections (frame copy; decode and publish) wait for the loop's idle time (loop_window.py).
+        self._window, self._priority = window, section_priority
+        self._budget_ns = [200_000, 500_000, 500_000]  # per section, refreshed from measured durations
         self.frame = np.zeros(ring.shape, ring.dtype)
         image_input = _image_input(name, config, backend)
         try:
@@ -94,8 +106,13 @@ class DetectorWorker:
                 os.sched_setaffinity(0, self._cpus)  # Linux: the calling thread only
             except OSError:
                 pass  # any CPU then; the summary's realtime report names the loop's own placement
-        wait, period = self._stop.wait, self.config.poll_period_s
-        while not wait(period):
+        period, stop = self.config.poll_period_s, self._stop
+        window = self._window
+        while not stop.is_set():
+            if window is None:
+                stop.wait(period)
+            else:
+                window.sleep_idle(period)  # even a wake-up takes the interpreter lock: not at a tick
             self.poll_once()
 
     # ------------------------------------------------------------------ per frame
@@ -109,7 +126,11 @@ class DetectorWorker:
             return False
         self._seen_count = count
         self.frames_seen += new
-        receipt_ns = ring.read_latest(self.frame)
+        t0 = self._enter(_COPY)
+        try:
+            receipt_ns = ring.read_latest(self.frame)
+        finally:
+            self._leave(_COPY, t0)
         if receipt_ns < 0 or receipt_ns == self._last_stamp:
             return False  # the frame counted here was already taken by the previous read (it landed mid-poll)
         self.dropped_busy += new - 1  # arrived while the previous frame was being detected
@@ -117,25 +138,40 @@ class DetectorWorker:
         self.process(self.frame, receipt_ns)
         return True
 
+    def _enter(self, section: int) -> int:
+        """Before a section that holds the interpreter lock: wait for the loop's idle time, then a priority no
+        ordinary process preempts; returns the section's start (host monotonic ns)."""
+        if self._window is not None:
+            self._window.wait_for(self._budget_ns[section])
+        if self._priority is not None and "refused" in set_fifo(self._priority):
+            self._priority = None  # not permitted here: the sections run at the normal policy
+        return time.monotonic_ns()
+
+    def _leave(self, section: int, t0: int) -> None:
+        took = time.monotonic_ns() - t0
+        # The budget follows the longest recent duration with a margin, decaying slowly after a long one.
+        self._budget_ns[section] = max(took + took // 4, self._budget_ns[section] * 31 // 32)
+        if self._priority is not None:
+            set_normal()
+
     def process(self, frame: np.ndarray, receipt_ns: int) -> Detections | None:
         """Detect on ``frame`` (received at ``receipt_ns``, loop clock) and publish; None (counted) on an error."""
         t0 = self._clock()
         stamp_ns = self._ros_time() - (t0 - receipt_ns)
         try:
-            self.encoder.encode(frame)
+            self.encoder.encode(frame)  # OpenCV and ONNX Runtime release the interpreter lock
             self.backend.run()
-            outs = self._outputs
-            for key, arr in outs.items():
-                if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                    raise FloatingPointError(f"model output {key} is not finite")
-            det = self.decoder.decode(outs["boxes"][0], outs["scores"][0],
-                                      None if "class_ids" not in outs else outs["class_ids"][0],
-                                      None if "count" not in outs else int(outs["count"].reshape(-1)[0]))
+            t_section = self._enter(_DECODE)
+            try:
+                det = self._decode()
+            finally:
+                self._leave(_DECODE, t_section)
             t1 = self._clock()
-            header = image_header(stamp_ns, self.config.frame_id)
-            self._publish(detections_message(det, header, self.decoder.label))
-            if self._publish_tensors is not None:
-                self._publish_tensors(tensor_list(header, {n: self.backend.outputs[n] for n in self.backend.outputs}))
+            t_section = self._enter(_PUBLISH)
+            try:
+                self._publish_all(det, stamp_ns)
+            finally:
+                self._leave(_PUBLISH, t_section)
         except Exception as err:  # noqa: BLE001 - a detector's fault is counted, never raised into the daemon
             self.errors += 1
             self.last_error = f"{type(err).__name__}: {err}"
@@ -149,6 +185,21 @@ class DetectorWorker:
         self.last_ok_ns = receipt_ns
         return det
 
+    def _decode(self) -> Detections:
+        outs = self._outputs
+        for key, arr in outs.items():
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                raise FloatingPointError(f"model output {key} is not finite")
+        return self.decoder.decode(outs["boxes"][0], outs["scores"][0],
+                                   None if "class_ids" not in outs else outs["class_ids"][0],
+                                   None if "count" not in outs else int(outs["count"].reshape(-1)[0]))
+
+    def _publish_all(self, det: Detections, stamp_ns: int) -> None:
+        header = image_header(stamp_ns, self.config.frame_id)
+        self._publish(detections_message(det, header, self.decoder.label))
+        if self._publish_tensors is not None:
+            self._publish_tensors(tensor_list(header, {n: self.backend.outputs[n] for n in self.backend.outputs}))
+
     def report(self, now_ns: int | None = None) -> dict[str, Any]:
         """Counters and health for the summary and diagnostics (any thread)."""
         now = self._clock() if now_ns is None else now_ns
@@ -158,7 +209,9 @@ class DetectorWorker:
                 "last_error": self.last_error, "last_latency_ms": _round(self.last_latency_ms),
                 "last_inference_ms": _round(self.last_inference_ms), "last_detections": self.last_count,
                 "last_detection_age_s": None if age is None else round(age, 3), "failing": self.failing,
-                "control_depends_on": self.config.control_depends_on}
+                "control_depends_on": self.config.control_depends_on,
+                "window_waits": None if self._window is None else self._window.waits,
+                "window_forced": None if self._window is None else self._window.forced}
 
 
 def _round(x: float) -> float | None:
