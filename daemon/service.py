@@ -5,7 +5,7 @@ States and transitions are the ROS 2 managed node's (https://design.ros2.org/art
 and ``shutdown`` from any of them to ``finalized``. Any other transition raises :class:`LifecycleError`.
 
 * configure: the stream ingests (or the ingest process, not yet started), snapshots, observation, action stage,
-  watchdog, tick hooks, the tick itself, pacing, publishers and the stream subscriptions;
+  watchdog, tick hooks, the tick itself, pacing, publishers, the stream subscriptions and the detectors;
 * activate (on the loop's thread, from :meth:`Service.run`): the stall supervisor, the ingest process, the
   status, diagnostics, command-sender and hook threads, the loop thread's real-time tuning;
 * deactivate: zero first (the safe command, three times), then everything activate started is stopped;
