@@ -45,7 +45,7 @@ ALLOWED_RATIO = 1.10
 CONDITIONS = ("without", "camera", "with")
 
 
-def _profile(workdir: Path, condition: str, network_size: int) -> Path:
+def _profile(workdir: Path, condition: str, network_size: int, poll_period_s: float = 0.002) -> Path:
     from bench.loop_under_load import bench_profile
 
     d = yaml.safe_load(bench_profile(workdir).read_text())
@@ -60,7 +60,7 @@ def _profile(workdir: Path, condition: str, network_size: int) -> Path:
         labels = make_detector.write_labels(workdir / "squares_labels.txt")
         d["detectors"] = {"squares": {
             "model": str(model), "stream": "camera", "labels_file": str(labels), "topic": "/detections",
-            "frame_id": "camera_optical_frame",
+            "frame_id": "camera_optical_frame", "poll_period_s": poll_period_s,
             "encoder": {"network_image_width": network_size, "network_image_height": network_size,
                         "image_mean": [0.0, 0.0, 0.0], "image_stddev": [1.0, 1.0, 1.0]},
             "decoding": {"score_threshold": 0.5, "iou_threshold": 0.5}}}
@@ -133,12 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=8.0, help="seconds per run (first 1.5 s dropped)")
     ap.add_argument("--repeats", type=int, default=2, help="runs per condition, alternating")
     ap.add_argument("--network-size", type=int, default=320, help="detector input side, pixels")
+    ap.add_argument("--poll-period", type=float, default=0.002, help="the detector's poll_period_s")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     a = ap.parse_args(argv)
     runs = []
     with tempfile.TemporaryDirectory(prefix="edgepilot-detector-bench-") as tmp:
         work = Path(tmp)
-        profiles = {c: _profile(work, c, a.network_size) for c in CONDITIONS}
+        profiles = {c: _profile(work, c, a.network_size, a.poll_period) for c in CONDITIONS}
         for _ in range(a.repeats):
             for c in CONDITIONS:
                 res = run_once(c, profiles[c], a.duration, work)
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr, flush=True)
                 runs.append(res)
     result = {"duration_s": a.duration, "repeats": a.repeats, "network_size": a.network_size,
+              "poll_period_s": a.poll_period,
               "cpus": os.cpu_count(), "verdict": verdict(runs), "runs": runs}
     text = json.dumps(result, indent=1)
     if a.json is not None:

@@ -87,6 +87,15 @@ class DetectorSet:
         return out
 
 
+def _check_transport(transport: Any) -> None:
+    from edgepilot.daemon.transport.ros_msgs import Header
+
+    if transport.message_classes().Header is not Header:
+        raise ValueError("detectors publish the Cyclone IDL classes of vision_msgs and TensorList "
+                         "(daemon/transport/ros_vision_msgs.py), which the ros2 (rclpy) transport does not take: "
+                         "use transport.kind dds (or replay), or remove the detectors section")
+
+
 def build_detectors(profile: Any, transport: Any, rings: Mapping[str, Any], clock_ns: Callable[[], int],
                     loop: Any = None) -> DetectorSet:
     """The profile's detectors on ``rings`` (stream name -> its ring); closes what it opened if one fails.
@@ -95,6 +104,8 @@ def build_detectors(profile: Any, transport: Any, rings: Mapping[str, Any], cloc
     keep to (daemon/detection/loop_window.py); None (a simulated clock, tests): they run whenever they are ready.
     Their SCHED_FIFO section priority is asked for only where the profile runs the loop real-time."""
     workers: dict[str, DetectorWorker] = {}
+    if profile.detectors:
+        _check_transport(transport)
     cpus = detector_cpus(profile)
     priority = SECTION_PRIORITY if profile.realtime.loop_priority is not None else None
     try:
