@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from edgepilot.engines.backend import BackendError, InferenceBackend
+from edgepilot.engines.backend import InferenceBackend
 
 from edgepilot.daemon.action.stage import ActionStage
 from edgepilot.daemon.config.profile import Profile

@@ -9,181 +9,13 @@ the reference model's beyond the precision's tolerance); 2 unusable input
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from edgepilot.engine_build_cli import cmd_build
+from edgepilot.engine_cli_support import (EXIT_OK, EXIT_VERIFY_FAILED, current_platforms, entry_summary,
+                                          bad_input, find_entry, input_errors, open_cache, print_json, require_torch_for)
 
-
-def _err(msg: str) -> int:
-    print(f"edgepilot engine: {msg}", file=sys.stderr, flush=True)
-    return EXIT_BAD_INPUT
-
-
-def _note(msg: str) -> None:
-    print(f"edgepilot engine: {msg}", file=sys.stderr, flush=True)
-
-
-def _input_errors() -> tuple[type[BaseException], ...]:
-    from edgepilot.engines.backend import BackendError
-    from edgepilot.engines.calibration_batches import CalibrationDataError
-    from edgepilot.engines.engine_cache import CacheError
-    from edgepilot.engines.model_check import ModelCheckError
-    from edgepilot.engines.shape_profile import ShapeProfileError
-    from edgepilot.engines.verify import VerificationInputError
-
-    return (BackendError, CalibrationDataError, CacheError, ModelCheckError, ShapeProfileError, VerificationInputError,
-            OSError)
-
-
-def _cache(args: argparse.Namespace) -> Any:
-    from edgepilot.engines.engine_cache import EngineCache, resolve_cache_dir
-
-    return EngineCache(resolve_cache_dir(args.cache_dir))
-
-
-def _print_json(data: object) -> None:
-    print(json.dumps(data, indent=2, default=str), flush=True)
-
-
-def _require_torch_for(model: Path, command: str) -> None:
-    """A TorchScript model needs the 'torch' extra: say so before anything else runs (edgepilot/extras.py)."""
-    from edgepilot.extras import require
-
-    from edgepilot.engines.torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript
-
-    if model.is_file() and (model.suffix in TORCHSCRIPT_SUFFIXES or is_torchscript(model)):
-        require(command, ["torch"])
-
-
-# ----------------------------------------------------------------------------- build
-
-def _from_profile(args: argparse.Namespace) -> None:
-    """``--profile``: what the profile knows fills what the command line leaves out: the model, the cache folder,
-    the precision and calibration data, and for a TorchScript model its input shapes and output names (so a
-    profile that names a .pt builds without --shape). Explicit options win."""
-    args.profile_shapes, args.profile_outputs = {}, None
-    if not args.profile:
-        return
-    from edgepilot.daemon.config.profile import load_profile
-    from edgepilot.daemon.inference.backend_loading import profile_input_shapes, torchscript_output_names
-    from edgepilot.engines.daemon_engine import resolve_against
-    from edgepilot.engines.torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript
-
-    profile = load_profile(args.profile)
-    e = profile.engine
-    args.model = args.model or str(profile.model_path)
-    args.precision = args.precision or e.precision
-    args.calib = args.calib or (str(resolve_against(profile.base_dir, e.calibration_dir)) if e.calibration_dir else None)
-    args.cache_dir = args.cache_dir or (str(resolve_against(profile.base_dir, e.cache_dir)) if e.cache_dir else None)
-    model = Path(args.model)
-    if model.suffix.lower() in TORCHSCRIPT_SUFFIXES or is_torchscript(model):
-        args.profile_shapes, args.profile_outputs = profile_input_shapes(profile), torchscript_output_names(profile)
-
-
-def cmd_build(args: argparse.Namespace) -> int:
-    from edgepilot.engines.engine_provisioning import BuildRequest, EngineVerificationError, provision_engine
-    from edgepilot.engines.shape_profile import parse_shape_specs
-
-    try:
-        _from_profile(args)
-    except ValueError as err:  # ProfileError
-        print(f"edgepilot: {err}", file=sys.stderr)
-        return 2
-    if args.model is None:
-        print("edgepilot engine build: give a MODEL or --profile PROFILE", file=sys.stderr)
-        return 2
-    _require_torch_for(Path(args.model), "engine build")
-    try:
-        request = BuildRequest(
-            model=Path(args.model), backend=args.backend, precision=args.precision or "fp32",
-            shapes={**args.profile_shapes, **parse_shape_specs(args.shape or [])},
-            calib_dir=Path(args.calib) if args.calib else None,
-            workspace_mb=args.workspace, dla_core=args.dla, optimization_level=args.optimization_level,
-            export_opset=args.opset,
-            output_names=tuple(args.output_names.split(",")) if args.output_names else args.profile_outputs,
-            force=args.force, verify_samples=args.samples, verify_steps=args.steps, verify_seed=args.seed,
-            verify_inputs=Path(args.inputs) if args.inputs else None)
-        result = provision_engine(request, _cache(args), report=_note)
-    except EngineVerificationError as err:
-        print(str(err), file=sys.stderr, flush=True)
-        if args.json:
-            _print_json({"verified": False, "verification": err.report.to_dict()})
-        return EXIT_VERIFY_FAILED
-    except _input_errors() as err:
-        return _err(str(err))
-    meta = result.entry.metadata
-    assert meta is not None and result.entry.engine_path is not None
-    if args.json:
-        _print_json({"action": result.action, "engine": str(result.entry.engine_path), "metadata": str(result.entry.meta_path),
-                     "backend": meta.key.backend, "precision": meta.key.precision, "key_digest": meta.key_digest,
-                     "reasons": result.reasons, "notes": result.notes, "removed_stale": result.removed_stale,
-                     "verified": meta.verified, "verification": meta.verification,
-                     "build_seconds": meta.build_seconds})
-        return EXIT_OK
-    for n in result.notes:
-        _note(n)
-    what = "TensorRT engine" if meta.key.backend == "tensorrt" else "ONNX Runtime plan"
-    if result.action == "built":
-        print(f"built {what} ({meta.key.precision}) in {meta.build_seconds:.1f} s: {result.entry.engine_path}")
-    else:
-        print(f"cached {what} ({meta.key.precision}) is valid and verified: {result.entry.engine_path}")
-    if result.verification is not None:
-        print(result.verification.table())
-    for name in result.removed_stale:
-        print(f"removed stale entry {name}")
-    print(f"key {meta.key_digest[:16]}  ({meta.key.runtime_version} on {meta.key.device}, {meta.key.compute_capability})")
-    return EXIT_OK
-
-
-# ----------------------------------------------------------------------------- engine lookup
-
-def _find_entry(cache: Any, target: str) -> Any:
-    """A cache entry from a sidecar path, an engine path, or a key digest prefix; None if ``target`` is a bare file."""
-    import re
-
-    from edgepilot.engines.engine_cache import EngineCache, sidecar_name_for_engine
-
-    p = Path(target)
-    if p.is_file():
-        if p.suffix == ".json":
-            return EngineCache(p.parent).check(EngineCache(p.parent).read(p))
-        name = sidecar_name_for_engine(p.name)
-        sidecar = p.with_name(name) if name else p
-        if sidecar.is_file() and sidecar != p:
-            c = EngineCache(p.parent)
-            return c.check(c.read(sidecar))
-        return None
-    if re.fullmatch(r"[0-9a-f]{8,64}", target):
-        entry = cache.find(target)
-        if entry is not None:
-            return entry
-    raise FileNotFoundError(f"{target}: no such file, and no cache entry in {cache.root} has that key digest")
-
-
-def _entry_summary(entry: Any, state: str = "", detail: str = "") -> dict[str, Any]:
-    m = entry.metadata
-    out: dict[str, Any] = {"metadata": str(entry.meta_path), "state": state, "detail": detail}
-    if m is None:
-        out["problem"] = entry.problem
-        return out
-    out.update({"engine": str(entry.engine_path), "engine_size": m.engine_size, "key_digest": m.key_digest,
-                "key": m.key.model_dump(mode="json"), "inputs": [t.model_dump(mode="json") for t in m.inputs],
-                "outputs": [t.model_dump(mode="json") for t in m.outputs], "source_model": m.source_model,
-                "reference_model": m.reference_model, "created_utc": m.created_utc, "verified": m.verified,
-                "verification": m.verification, "recurrent_state": m.recurrent_state, "problem": entry.problem})
-    return out
-
-
-def _current_platforms() -> dict[str, Any]:
-    from edgepilot.engines.platform_detect import detect_platform, tensorrt_status
-
-    platforms: dict[str, Any] = {"onnxruntime": detect_platform("onnxruntime")}
-    ok, _ = tensorrt_status()
-    platforms["tensorrt"] = detect_platform("tensorrt") if ok else None
-    return platforms
 
 
 # ----------------------------------------------------------------------------- inspect
@@ -193,21 +25,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     target = Path(args.target)
     try:
-        cache = _cache(args)
+        cache = open_cache(args)
         if target.is_file() and target.suffix == ".onnx" and not target.name.endswith(".ort.onnx"):
             return _inspect_model(args, target, cache)
         from edgepilot.engines.torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript
 
         if target.is_file() and (target.suffix in TORCHSCRIPT_SUFFIXES or is_torchscript(target)):
             return _inspect_torchscript(args, target)
-        entry = _find_entry(cache, args.target)
-    except _input_errors() as err:
-        return _err(str(err))
+        entry = find_entry(cache, args.target)
+    except input_errors() as err:
+        return bad_input(str(err))
     if entry is None:
-        return _err(f"{target} has no metadata sidecar beside it: only engines from the edgepilot cache can be inspected "
+        return bad_input(f"{target} has no metadata sidecar beside it: only engines from the edgepilot cache can be inspected "
                     "(build one with 'edgepilot engine build MODEL')")
-    state, detail = ("corrupt", entry.problem) if not entry.intact else cache.staleness(entry, _current_platforms(), model_hasher())
-    summary = _entry_summary(entry, state, detail)
+    state, detail = ("corrupt", entry.problem) if not entry.intact else cache.staleness(entry, current_platforms(), model_hasher())
+    summary = entry_summary(entry, state, detail)
     m = entry.metadata
     if m is not None and entry.intact and m.key.backend == "tensorrt":
         from edgepilot.engines.platform_detect import tensorrt_status
@@ -220,7 +52,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         else:
             summary["tensorrt"] = f"not inspected: {why}; showing the recorded metadata"
     if args.json:
-        _print_json(summary)
+        print_json(summary)
         return EXIT_OK
     print(f"engine   {summary.get('engine', '-')}")
     print(f"state    {state}{': ' + detail if detail else ''}")
@@ -266,7 +98,7 @@ def _inspect_model(args: argparse.Namespace, path: Path, cache: Any) -> int:
                          "shape": list(checked.output_shapes.get(t.name, ()))} for t in checked.outputs],
             "warnings": list(checked.warnings), "cached_engines": [str(e.meta_path) for e in built]}
     if args.json:
-        _print_json(info)
+        print_json(info)
         return EXIT_OK
     print(f"model    {path}  (ONNX opset {checked.opset}, IR {checked.ir_version}, producer {checked.producer or '-'})")
     for t in declared:
@@ -286,7 +118,7 @@ def _inspect_torchscript(args: argparse.Namespace, path: Path) -> int:
     from edgepilot.engines.shape_profile import parse_shape_specs
     from edgepilot.engines.torchscript_export import find_module_state, forward_argument_names, load_torchscript
 
-    _require_torch_for(path, "engine inspect")
+    require_torch_for(path, "engine inspect")
     module = load_torchscript(path)
     names = forward_argument_names(module)
     shapes = parse_shape_specs(args.shape or [])
@@ -296,7 +128,7 @@ def _inspect_torchscript(args: argparse.Namespace, path: Path) -> int:
         state = find_module_state(path, names, shapes)
         info["state"] = {"tensors": state.tensors, "how": state.how, "non_tensor": state.others, "impure": state.impure}
     if args.json:
-        _print_json(info)
+        print_json(info)
         return EXIT_OK
     print(f"model    {path}  (TorchScript)")
     print(f"inputs   {', '.join(names)}  (shapes unknown until given: --shape NAME:DIMS)")
@@ -374,13 +206,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from edgepilot.engines.torchscript_export import TORCHSCRIPT_SUFFIXES, is_torchscript, state_pairs_from_onnx
 
     try:
-        cache = _cache(args)
-        entry = _find_entry(cache, args.engine)
+        cache = open_cache(args)
+        entry = find_entry(cache, args.engine)
         engine_path = Path(args.engine)
         state = []
         if entry is not None:
             if not entry.intact:
-                return _err(f"cached engine {entry.meta_path.name} is corrupt ({entry.problem}); rebuild it with "
+                return bad_input(f"cached engine {entry.meta_path.name} is corrupt ({entry.problem}); rebuild it with "
                             "'edgepilot engine build MODEL --force'")
             m = entry.metadata
             precision = args.precision or m.key.precision
@@ -390,7 +222,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             candidate = open_engine(entry)
         else:
             if args.reference is None:
-                return _err(f"{engine_path.name} is not a cached engine: give --reference (the ONNX model or the "
+                return bad_input(f"{engine_path.name} is not a cached engine: give --reference (the ONNX model or the "
                             "TorchScript archive it was built from)")
             precision = args.precision or "fp32"
             if engine_path.suffix in (".engine", ".plan", ".trt"):
@@ -403,7 +235,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         ref_path = Path(args.reference)
         torch_reference = ref_path.is_file() and (ref_path.suffix.lower() in TORCHSCRIPT_SUFFIXES or is_torchscript(ref_path))
         if torch_reference:
-            _require_torch_for(ref_path, "engine verify")
+            require_torch_for(ref_path, "engine verify")
         try:
             if torch_reference:
                 report = verify_against_torchscript(candidate, ref_path, state, precision=precision, steps=args.steps,
@@ -413,15 +245,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         finally:
             candidate.close()
     except ValueError as err:
-        return _err(str(err))
-    except _input_errors() as err:
-        return _err(str(err))
+        return bad_input(str(err))
+    except input_errors() as err:
+        return bad_input(str(err))
 
     recorded = _record_verification(cache, entry, args, precision, torch_reference, report)
     if args.json:
         from edgepilot.engines.verify import TOLERANCES
 
-        _print_json({**report.to_dict(), "tolerance": vars(TOLERANCES[precision]), "recorded": recorded})
+        print_json({**report.to_dict(), "tolerance": vars(TOLERANCES[precision]), "recorded": recorded})
     else:
         print(report.table())
         if recorded:
@@ -434,7 +266,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _classified(cache: Any) -> list[tuple[Any, str, str]]:
     from edgepilot.engines.engine_cache import model_hasher
 
-    platforms = _current_platforms()
+    platforms = current_platforms()
     hasher = model_hasher()
     out = []
     for e in cache.entries():
@@ -445,17 +277,17 @@ def _classified(cache: Any) -> list[tuple[Any, str, str]]:
 
 def _survey(args: argparse.Namespace) -> tuple[Any, list[tuple[Any, str, str]], list[Path]]:
     """The cache, its classified entries and its leftovers: what `list` shows and `prune` acts on."""
-    cache = _cache(args)
+    cache = open_cache(args)
     return cache, _classified(cache), cache.leftovers()
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     try:
         cache, rows, leftovers = _survey(args)
-    except _input_errors() as err:
-        return _err(str(err))
+    except input_errors() as err:
+        return bad_input(str(err))
     if args.json:
-        _print_json({"cache_dir": str(cache.root), "entries": [_entry_summary(e, s, d) for e, s, d in rows],
+        print_json({"cache_dir": str(cache.root), "entries": [entry_summary(e, s, d) for e, s, d in rows],
                      "leftovers": [str(p) for p in leftovers]})
         return EXIT_OK
     print(f"engine cache {cache.root}: {len(rows)} entries")
@@ -475,8 +307,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     try:
         cache, rows, leftovers = _survey(args)
-    except _input_errors() as err:
-        return _err(str(err))
+    except input_errors() as err:
+        return bad_input(str(err))
     doomed = [(e, s, d) for e, s, d in rows if args.all or s in ("corrupt", "stale", "orphaned")]
     removed, busy = [], []
     for e, state, detail in doomed:
@@ -493,7 +325,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         removed.append({"entry": str(p.relative_to(cache.root)), "state": "leftover", "detail": "interrupted write"})
     kept = len(rows) - len(doomed)
     if args.json:
-        _print_json({"cache_dir": str(cache.root), "dry_run": args.dry_run, "removed": removed, "busy": busy, "kept": kept})
+        print_json({"cache_dir": str(cache.root), "dry_run": args.dry_run, "removed": removed, "busy": busy, "kept": kept})
         return EXIT_OK
     verb = "would remove" if args.dry_run else "removed"
     for r in removed:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 import yaml
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag, ValidationError, model_validator
@@ -27,7 +27,9 @@ from edgepilot.daemon.config.base import Bounded, StrictModel
 from edgepilot.daemon.config.calibration_sections import ResidualsConfig
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
 from edgepilot.daemon.config.detectors import DetectorConfig, check_detectors
-from edgepilot.daemon.config.model_io import ModelIoConfig, check_contract_names, check_image_inputs
+from edgepilot.daemon.config.engine import EngineConfig
+from edgepilot.daemon.config.model_io import check_contract_names, check_image_inputs
+from edgepilot.daemon.config.profile_errors import format_validation_error
 from edgepilot.daemon.config.topics import FIXED_OUTPUT_TOPICS, TopicName
 from edgepilot.daemon.config.yaml_loading import YamlProfileError, load_yaml_text
 from edgepilot.daemon.streams.kinds.image import COMPRESSED_ENCODINGS  # noqa: F401 - kept importable from here
@@ -160,51 +162,6 @@ class StreamConfig(StrictModel):
 
 
 # --------------------------------------------------------------------------- engine, action
-
-class EngineConfig(ModelIoConfig):
-    """The policy model, how it runs, and its I/O contract (``inputs``, ``outputs``, ``state_when_withheld``:
-    daemon/config/model_io.py).
-
-    ``backend``: ``onnxruntime`` runs the ONNX file directly (default);
-    ``tensorrt`` and ``auto`` run a cached, verified engine built on this
-    machine at start (``auto``: TensorRT where it is installed and a GPU is
-    present, else the ONNX Runtime plan), rebuilt when stale or corrupt (see
-    ``edgepilot engine``). ``precision``, ``cache_dir``, ``calibration_dir``
-    apply to those two only.
-    """
-
-    model: str = Field(description="Model path (ONNX or TorchScript for tensorrt/auto); relative paths are resolved "
-                                   "against the profile's folder.")
-    backend: Literal["onnxruntime", "tensorrt", "auto"] = Field(
-        default="onnxruntime", description="onnxruntime: the ONNX model as is; tensorrt: a cached verified TensorRT engine "
-        "(start fails without TensorRT); auto: TensorRT where available, else a cached verified ONNX Runtime plan.")
-    output_name: str = Field(description="Model output holding the action.")
-    torchscript_outputs: tuple[str, ...] | None = Field(
-        default=None, min_length=1, description="TorchScript only: names for the tensors forward() returns, in order "
-        "(an archive keeps no output names), one of them output_name. Default: [output_name], for a forward() that "
-        "returns one tensor.")
-    intra_op_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime threads; 1 is lowest latency for small MLPs.")
-    precision: Literal["fp32", "fp16", "int8"] = Field(
-        default="fp32", description="Engine precision (tensorrt/auto); int8 needs calibration_dir. Default fp32.")
-    cache_dir: str | None = Field(
-        default=None, description="Engine cache folder (tensorrt/auto). Default: $EDGEPILOT_CACHE_DIR, else "
-        "/var/lib/edgepilot/engines (the service's systemd StateDirectory). Relative paths: against the profile's folder.")
-    calibration_dir: str | None = Field(
-        default=None, description="int8 only: folder of .npy/.npz calibration batches (real inputs). Relative paths: "
-        "against the profile's folder.")
-
-    @model_validator(mode="after")
-    def _engine_options_fit_backend(self) -> "EngineConfig":
-        if self.backend == "onnxruntime" and self.precision != "fp32":
-            raise ValueError(f"precision {self.precision} needs a built engine: set backend: auto (or tensorrt); "
-                             "backend onnxruntime runs the ONNX model as is, in fp32")
-        if self.torchscript_outputs is not None and self.output_name not in self.torchscript_outputs:
-            raise ValueError(f"torchscript_outputs {list(self.torchscript_outputs)} must include output_name "
-                             f"{self.output_name!r} (the tensor the action stage reads)")
-        if self.precision == "int8" and not self.calibration_dir:
-            raise ValueError("precision int8 needs calibration_dir: a folder of .npy/.npz batches of real inputs")
-        return self
-
 
 TwistField = Literal["linear.x", "linear.y", "linear.z", "angular.x", "angular.y", "angular.z"]
 
@@ -487,43 +444,6 @@ def _rebuild_term_union() -> None:
 term_registry.on_change(_rebuild_term_union)
 
 
-def _user_location(loc: tuple[Any, ...], data: object) -> str:
-    """``loc`` as the user wrote it: the union tags pydantic inserts (an action kind, a term's ``kind``) dropped.
-    A part is a tag when it is not a key (or index) of the data at that point."""
-    out = ""
-    here: object = data
-    for part in loc:
-        if isinstance(here, dict) and part in here:
-            out += f".{part}" if out else str(part)
-            here = here[part]
-        elif isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
-            out += f".{part}" if out else str(part)
-            here = here[part]
-        elif isinstance(here, dict) and isinstance(part, str) and part in (here.get("kind"), here.get("source")):
-            continue  # a discriminated union's tag: the kind (or model input source) the user wrote, in the data
-        elif isinstance(part, str) and loc and loc[0] == "action" and part in ("twist", "joint"):
-            continue  # the action union's tag (twist / joint), pydantic's bookkeeping
-        else:
-            out += f".{part}" if out else str(part)  # a field the user left out (missing) lives here
-            here = None
-    return out or "(top level)"
-
-
-def _format_validation_error(err: ValidationError, source: str, data: object = None) -> str:
-    lines = [f"invalid robot profile {source}:"]
-    for e in err.errors():
-        loc = _user_location(tuple(e["loc"]), data)
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] in ("extra_forbidden",):
-            msg = "unknown field; check its spelling against the documented fields"
-        if loc == "action.output" and e["type"] == "literal_error":
-            msg = "Input should be 'twist', 'twist_stamped', 'joint_positions' or 'joint_torques'"
-        value = e.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        lines.append(f"  {loc}: {msg}{shown}")
-    return "\n".join(lines)
-
-
 def parse_profile(data: object, base_dir: Path = Path("."), source: str = "<data>") -> Profile:
     """Validate a profile given as plain data (a parsed YAML mapping)."""
     if not isinstance(data, dict):
@@ -531,7 +451,7 @@ def parse_profile(data: object, base_dir: Path = Path("."), source: str = "<data
     try:
         return Profile.model_validate({**data, "base_dir": base_dir})
     except ValidationError as err:
-        raise ProfileError(_format_validation_error(err, source, data)) from None
+        raise ProfileError(format_validation_error(err, source, data)) from None
 
 
 def load_profile(path: str | Path) -> Profile:
