@@ -5,7 +5,7 @@ States and transitions are the ROS 2 managed node's (https://design.ros2.org/art
 and ``shutdown`` from any of them to ``finalized``. Any other transition raises :class:`LifecycleError`.
 
 * configure: the stream ingests (or the ingest process, not yet started), snapshots, observation, action stage,
-  watchdog, tick hooks, the tick itself, pacing, publishers and the stream subscriptions;
+  watchdog, tick hooks, the tick itself, pacing, publishers, the stream subscriptions and the detectors;
 * activate (on the loop's thread, from :meth:`Service.run`): the stall supervisor, the ingest process, the
   status, diagnostics, command-sender and hook threads, the loop thread's real-time tuning;
 * deactivate: zero first (the safe command, three times), then everything activate started is stopped;
@@ -35,6 +35,7 @@ from edgepilot.daemon.service_parts import make_pacing, make_sender, make_superv
 from edgepilot.daemon.action.joint import JointActionStage, make_joint_action_stage
 from edgepilot.daemon.action.twist import TwistActionMapper
 from edgepilot.daemon.config.profile import JointActionConfig, Profile
+from edgepilot.daemon.detection.detector_set import build_detectors
 from edgepilot.daemon.observation.builder import ObservationBuilder
 from edgepilot.daemon.observation.odometry import WheelOdometry
 from edgepilot.daemon.safety import heartbeat as hb
@@ -212,6 +213,10 @@ class Service:
                 break  # the ingest process subscribes (ingest.mode=process)
             subscribe_stream(transport, profile.streams[name], ingest)
         self.diagnostics = DiagnosticsReporter(self, diagnostics_publisher(transport, DIAGNOSTICS_TOPIC))
+        # Last: its backends are closed by cleanup, and nothing after it can fail (daemon/detection/).
+        self.detectors = build_detectors(profile, transport, {n: i.ring for n, i in self.ingests.items()}, self.clock_ns,
+                                         self.loop if self.loop_clock is None else None)
+        self.tick.checks.extend(self.detectors.tick_checks(profile, self.watchdog, self.tick.state))
 
     def _build_pacing(self) -> None:
         self.loop, self.phase_lock, self._lock_snap = make_pacing(self.profile, self.loop_clock, self.snapshots)
@@ -228,6 +233,7 @@ class Service:
         self._transition(INACTIVE, "cleanup")
         if self.ingest_process is not None:
             self.ingest_process.close()
+        self.detectors.close()
         if self.status_writer is not None:
             self.status_writer.remove()  # no file: `edgepilot status` says the daemon is not running
         if self.heartbeat is not None:
@@ -303,6 +309,7 @@ class Service:
         self.tick.started(self._started_ns)
         status.start()
         self.diagnostics.start()
+        self.detectors.start()  # before the loop's tuning, which its threads must not inherit
         if self.sender is not None:
             self.sender.start()
         if self.calibration is not None:
@@ -466,6 +473,7 @@ class Service:
         if self._status_thread is not None and self._status_thread.is_alive():
             self._status_thread.join(timeout=2.0)
         self.diagnostics.stop()
+        self.detectors.stop()
         if self.supervisor is not None:
             self.supervisor.stop()
         if self.ingest_process is not None:

@@ -92,4 +92,5 @@ def summary(svc: Service) -> dict[str, Any]:
          "waited_ticks": svc.loop.gated_ticks},
         "odometry": None if svc.odometry is None else
         {"x_m": round(svc.odometry.x, 4), "y_m": round(svc.odometry.y, 4), "yaw_rad": round(svc.odometry.yaw, 4)},
+        "detectors": svc.detectors.report() if hasattr(svc, "detectors") else {},  # daemon/detection/
     }

@@ -26,6 +26,7 @@ from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag,
 from edgepilot.daemon.config.base import Bounded, StrictModel
 from edgepilot.daemon.config.calibration_sections import ResidualsConfig
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
+from edgepilot.daemon.config.detectors import DetectorConfig, check_detectors
 from edgepilot.daemon.config.engine import EngineConfig
 from edgepilot.daemon.config.model_io import check_contract_names, check_image_inputs
 from edgepilot.daemon.config.profile_errors import format_validation_error
@@ -356,6 +357,8 @@ class Profile(StrictModel):
     residuals: ResidualsConfig | None = Field(default=None, description="Residual logging to MCAP against a sim model.")
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="Where sensor callbacks run.")
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig, description="Real-time scheduling.")
+    detectors: dict[str, DetectorConfig] = Field(default_factory=dict, description="Detection models on camera "
+                                                 "frames, beside the loop (daemon/config/detectors.py).")
     base_dir: Path = Field(default=Path("."), exclude=True, description="Set by load_profile: the profile's folder.")
 
     @model_validator(mode="after")
@@ -389,6 +392,7 @@ class Profile(StrictModel):
         check_joint_action(self)  # action.stream and action.joints against the streams
         check_contract_names(self.engine, self.observation.input_name, self.engine.output_name)
         check_image_inputs(self.engine, self.streams)
+        check_detectors(self)  # streams, files and topics of the detectors section
         self._check_loop_sync()
         period = 1.0 / self.loop.rate_hz
         if self.watchdog.stall_timeout_s <= period:

@@ -8,6 +8,7 @@ cached, verified engine (rebuilt if stale), as ``edgepilot run`` loads it
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from edgepilot.engines.backend import InferenceBackend
@@ -35,12 +36,25 @@ def torchscript_output_names(profile: Profile) -> tuple[str, ...]:
     return e.torchscript_outputs if e.torchscript_outputs is not None else (e.output_name,)
 
 
+def open_model_backend(path: Path, backend: str, *, base_dir: Path, intra_op_threads: int = 1,
+                       precision: str = "fp32", cache_dir: str | None = None) -> InferenceBackend:
+    """An ONNX model opened as a profile's engine section would open it, from its path and backend kind alone
+    (a detector's model: daemon/detection/). ``tensorrt``/``auto``: the cached, verified engine."""
+    if backend == "onnxruntime":
+        from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(path, intra_op_threads)
+    from edgepilot.engines.daemon_engine import load_engine_at_start
+
+    return load_engine_at_start(path, backend=backend, precision=precision, base_dir=base_dir,  # type: ignore[arg-type]
+                                cache_dir=cache_dir, intra_op_threads=intra_op_threads)
+
+
 def open_backend(profile: Profile, *, force_rebuild: bool = False) -> InferenceBackend:
     e = profile.engine
     if e.backend == "onnxruntime":
-        from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
-
-        return OnnxRuntimeBackend(profile.model_path, e.intra_op_threads)
+        return open_model_backend(profile.model_path, e.backend, base_dir=profile.base_dir,
+                                  intra_op_threads=e.intra_op_threads)
     from edgepilot.engines.daemon_engine import load_engine_at_start
 
     from edgepilot.engines.torchscript_module import TORCHSCRIPT_SUFFIXES, is_torchscript

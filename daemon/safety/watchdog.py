@@ -15,7 +15,7 @@ _count_nonzero = np.count_nonzero
 _not_equal = np.not_equal
 
 GLOBAL_FAULTS = ("loop_stall", "nonfinite_observation", "nonfinite_action", "inference_error", "supervisor_lost",
-                 "command_sender")
+                 "command_sender", "detector")
 # Index k of a stream's fault ids is kind k. frozen, out_of_range, stamp and rate come from the checks a profile
 # turns on per stream (daemon/streams/integrity.py).
 STREAM_FAULT_KINDS = ("missing", "stale", "nonfinite", "frozen", "out_of_range", "stamp", "rate", "second_publisher")

@@ -193,6 +193,9 @@ class DiagnosticsReporter:
         out.append(self._loop_status(elapsed_s, hw))
         out.append(self._engine_status(active, hw))
         out.append(self._watchdog_status(active, hw))
+        detectors = getattr(d, "detectors", None)  # daemon/detection/: one status per detector
+        if detectors is not None:
+            out += detectors.diagnostic_statuses(hw)
         logging_status = _logging_status(d, hw)
         if logging_status is not None:
             out.append(logging_status)

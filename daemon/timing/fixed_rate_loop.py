@@ -88,6 +88,13 @@ class FixedRateLoop:
             self.first_start_ns = now
         return now
 
+    @property
+    def deadline_ns(self) -> int:
+        """The running tick's deadline, or while the loop waits the next one's (ns, loop clock; -1 before the
+        first). Read by other threads (the detectors' loop windows, daemon/detection/loop_window.py): an int
+        attribute replaced whole, so no lock."""
+        return self._deadline
+
     def shift(self, delta_ns: int) -> None:
         """Move the schedule by ``delta_ns`` from the next deadline on (phase lock, daemon/timing/phase_lock.py)."""
         self._deadline += delta_ns

@@ -15,7 +15,9 @@ Outputs:
 * joint targets: sensor_msgs/JointState (names + positions) or
   std_msgs/Float64MultiArray (what ros2_control's forward command
   controllers take: data in the controller's joint order);
-* diagnostics: diagnostic_msgs/DiagnosticArray.
+* diagnostics: diagnostic_msgs/DiagnosticArray;
+* detections: vision_msgs/Detection2DArray and Isaac ROS TensorList (daemon/detection/), as the IDL classes of
+  :mod:`.ros_vision_msgs`, so only on the transports that publish IDL messages (dds, replay, record).
 """
 
 from __future__ import annotations
@@ -161,3 +163,18 @@ def command_publisher(transport: Any, action: Any) -> TwistCommandPublisher | An
     if action.output == "twist_stamped":
         return twist_publisher(transport, action.topic, stamped=True, frame_id=action.frame_id)
     return transport.twist_publisher(action.topic)
+
+
+DETECTIONS_TYPE = "vision_msgs/msg/Detection2DArray"
+TENSOR_LIST_TYPE = "isaac_ros_tensor_list_interfaces/msg/TensorList"
+
+
+def detections_publisher(transport: Any, topic: str) -> MessagePublisher:
+    """Detection2DArray messages (:mod:`.ros_vision_msgs` objects) on ``topic``; reliable, keep last 10, as the
+    ROS 2 default (and Isaac ROS's detectors) publish."""
+    return transport.publisher(topic, DETECTIONS_TYPE, reliable=True)
+
+
+def tensor_list_publisher(transport: Any, topic: str) -> MessagePublisher:
+    """Isaac ROS TensorList messages (:mod:`.ros_vision_msgs` objects) on ``topic``; reliable, keep last 10."""
+    return transport.publisher(topic, TENSOR_LIST_TYPE, reliable=True)

@@ -316,8 +316,11 @@ ROS_TYPES: dict[str, type] = {
 
 def resolve_type(msg_type: "str | type") -> type:
     """The IDL class for ``"sensor_msgs/msg/Imu"`` (or ``"sensor_msgs/Imu"``), or the class itself."""
+    # The detector outputs' classes (vision_msgs, Isaac TensorList) live in ros_vision_msgs, which imports this module.
+    from edgepilot.daemon.transport.ros_vision_msgs import VISION_TYPES
+
     if isinstance(msg_type, type):
-        if msg_type not in ROS_TYPES.values():
+        if msg_type not in ROS_TYPES.values() and msg_type not in VISION_TYPES.values():
             raise KeyError(f"{msg_type!r} is not one of the ROS message classes of {__name__}")
         return msg_type
     name = msg_type
@@ -325,7 +328,7 @@ def resolve_type(msg_type: "str | type") -> type:
     if len(parts) == 2:
         name = f"{parts[0]}/msg/{parts[1]}"
     try:
-        return ROS_TYPES[name]
+        return ROS_TYPES[name] if name in ROS_TYPES else VISION_TYPES[name]
     except KeyError:
         raise KeyError(f"unsupported ROS message type {msg_type!r}; known: {sorted(ROS_TYPES)}") from None
 
