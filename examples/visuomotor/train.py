@@ -227,16 +227,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--record", type=Path, default=RECORD_PATH)
     ap.add_argument("--expert-episodes", type=int, default=30)
-    ap.add_argument("--rounds", type=int, default=3, help="DAgger rounds after the expert round")
+    ap.add_argument("--rounds", type=int, default=2, help="DAgger rounds after the expert round")
     ap.add_argument("--round-episodes", type=int, default=16)
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=8, help="epochs of the fit after the expert round")
+    ap.add_argument("--round-epochs", type=int, default=4, help="epochs of each later refit (warm-started)")
     ap.add_argument("--eval-episodes", type=int, default=20)
     ap.add_argument("--gl-eval-episodes", type=int, default=10, help="0: skip the OpenGL evaluation")
     ap.add_argument("--smoke", action="store_true", help="a seconds-long run that exercises every stage")
     args = ap.parse_args(argv)
     episode_s = TRAIN_EPISODE_S
     if args.smoke:
-        args.expert_episodes, args.rounds, args.round_episodes, args.epochs = 1, 1, 1, 1
+        args.expert_episodes, args.rounds, args.round_episodes, args.epochs, args.round_epochs = 1, 1, 1, 1, 1
         args.eval_episodes, args.gl_eval_episodes, episode_s = 1, 0, 1.0
 
     t0 = time.perf_counter()
@@ -254,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         net.eval()
         drove = collect(profile, data, None if r == 0 else net, seeds, episode_s)
         net.train()
-        loss = fit(net, data, args.epochs, gen)
+        loss = fit(net, data, args.epochs if r == 0 else args.round_epochs, gen)
         rounds.append({"round": r, "driver": "expert+noise" if r == 0 else "policy", "episodes": count,
                        "driver_success": round(drove, 3), "dataset_size": len(data), "loss": round(loss, 5)})
         print(f"round {r}: {rounds[-1]}  ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         "method": "behaviour cloning from a privileged expert + DAgger (round 0: expert with DART noise)",
         "policy": "CNN 3x(conv, stride 2) 3-16-16-16 on 3x48x64 -> fc 64; concat obs 3 -> fc 64 -> 2 tanh",
         "parameters": sum(p.numel() for p in net.parameters()),
-        "epochs_per_round": args.epochs,
+        "epochs": {"expert_round": args.epochs, "later_rounds": args.round_epochs},
         "train_episode_s": episode_s,
         "eval_episode_s": EVAL_EPISODE_S,
         "success": f"episode ends with the target centre within {SUCCESS_DISTANCE_M} m of the axle midpoint, "
