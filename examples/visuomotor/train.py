@@ -201,8 +201,10 @@ def evaluate(profile: Profile, model: Path, seeds: list[int], render_backend: st
     from edgepilot.engines.onnxruntime_backend import OnnxRuntimeBackend
 
     results: list[EpisodeResult] = []
+    used = set()
     for seed in seeds:
         sim = new_episode(seed, render_backend)
+        used.add(sim.render_backend)  # "auto" resolves to "gl" where an EGL context can be made
         backend = OnnxRuntimeBackend(model, 1)
         try:
             results.append(run_episode(profile, backend, sim, EVAL_EPISODE_S))
@@ -211,7 +213,7 @@ def evaluate(profile: Profile, model: Path, seeds: list[int], render_backend: st
             sim.close()
     reached = [r.time_to_target_s for r in results if math.isfinite(r.time_to_target_s)]
     return {
-        "renderer": render_backend,
+        "renderer": "+".join(sorted(used)),
         "episodes": len(results),
         "success_rate": round(sum(r.success for r in results) / max(1, len(results)), 3),
         "final_dist_m_mean": round(float(np.mean([r.final_distance_m for r in results])), 4),
