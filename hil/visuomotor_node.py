@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     node = target_node(transport, a.seed)
     signal.signal(signal.SIGTERM, lambda *_: node.stop_event.set())
     tx, ty = node.goal
-    print(f"simulated robot up: target at ({tx:+.2f}, {ty:+.2f}) m, visible only to /camera/image_raw (15 Hz)",
+    print(f"simulated robot up: target at ({tx:+.2f}, {ty:+.2f}) m, visible only to /camera/image_raw (15 Hz, "
+          f"{node.sim.render_backend} renderer)",
           flush=True)
     try:
         result = node.run(a.duration, exit_at_goal=a.exit_at_goal)
