@@ -129,7 +129,7 @@ def _run_daemon(profile, args: argparse.Namespace, backend) -> int:  # type: ign
 def cmd_demo(args: argparse.Namespace) -> int:
     from edgepilot.demo import run_demo
 
-    return run_demo(duration_s=args.duration, as_json=args.json, domain_id=args.domain_id)
+    return run_demo(duration_s=args.duration, as_json=args.json, domain_id=args.domain_id, robot_name=args.robot)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--duration", type=float, default=30.0, help="longest run, s")
     d.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
     d.add_argument("--domain-id", type=int, default=None, help="DDS domain (default: a random one in 100-199)")
+    d.add_argument("--robot", choices=["visuomotor", "diffbot"], default="visuomotor",
+                   help="visuomotor (default): reach a target seen only by the camera; diffbot: the goal in the profile")
     d.set_defaults(func=cmd_demo)
 
     from edgepilot.replay import add_replay_command

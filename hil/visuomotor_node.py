@@ -3,7 +3,7 @@
 ``python -m edgepilot.hil.visuomotor_node --domain-id D --seed S`` puts the target at a random place drawn
 from ``S`` (the same draw as training's episodes: 0.8 to 2.5 m, any bearing, random start heading) and
 publishes /joint_states and /imu/data at 200 Hz and the rendered, noisy camera (/camera/image_raw, 64x48
-rgb8) at 15 Hz; the daemon (``edgepilot run --config examples/visuomotor/visuomotor.yaml``) drives it. The
+rgb8) at 15 Hz; the daemon (``edgepilot run --config daemon/profiles/visuomotor.yaml``) drives it. The
 node's "goal" is the target; it reports ``GOAL HELD`` once the robot has stayed within the success distance
 (hil/visuomotor_sim.py SUCCESS_DISTANCE_M of the target centre) for a second.
 """

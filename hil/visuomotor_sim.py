@@ -7,7 +7,7 @@ check, ``max_identical_s``, would otherwise fire at rest, as it should for a rea
 
 Units and frames as in sim_robot.py: metres, radians, world frame x forward at the start, y left, z up.
 Actions are the policy's normalised outputs in [-1, 1]: ``[linear, angular]``, scaled by the profile's action
-channels (examples/visuomotor/visuomotor.yaml: 0.4 m/s and 1.5 rad/s).
+channels (daemon/profiles/visuomotor.yaml: 0.4 m/s and 1.5 rad/s).
 """
 
 from __future__ import annotations

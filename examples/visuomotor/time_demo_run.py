@@ -1,7 +1,7 @@
 """Time what a visuomotor `make demo` would do: the robot node and the daemon as two processes over DDS (loopback).
 
 Starts ``python -m edgepilot.hil.visuomotor_node`` (target placed from ``--seed``) and ``python -m edgepilot run
---config examples/visuomotor/visuomotor.yaml``, waits for the node's GOAL HELD (or the cap), stops the daemon
+--config daemon/profiles/visuomotor.yaml``, waits for the node's GOAL HELD (or the cap), stops the daemon
 with SIGTERM, then the node, and prints one JSON line: the wall time from launch to the target held (and the
 robot's own time from its first motion), to both processes gone, and the daemon's faults. ``edgepilot demo``
 does not use this script.
@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-PROFILE = Path(__file__).resolve().parent / "visuomotor.yaml"
+PROFILE = Path(__file__).resolve().parents[2] / "daemon" / "profiles" / "visuomotor.yaml"
 
 
 def _start(cmd: list[str], lines: list[tuple[float, str]]) -> subprocess.Popen[str]:

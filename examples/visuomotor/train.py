@@ -2,7 +2,7 @@
 
 The target (hil/robots/visuomotor.xml) stands at a random place each episode, 0.8 to 2.5 m away at any
 bearing; the policy is told nothing about it: its inputs are ``image`` (the 64x48 camera frame, through the
-daemon's image encoder as examples/visuomotor/visuomotor.yaml configures it: float32 [1, 3, 48, 64] in [-1, 1])
+daemon's image encoder as daemon/profiles/visuomotor.yaml configures it: float32 [1, 3, 48, 64] in [-1, 1])
 and ``obs`` (proprioception: both wheel speeds and the yaw rate, float32 [1, 3]); its output is ``action``
 (normalised linear and angular speed, float32 [1, 2], tanh).
 
@@ -50,8 +50,8 @@ from edgepilot.hil.visuomotor_sim import SUCCESS_DISTANCE_M, TargetSim, expert_a
 from edgepilot.hil.visuomotor_tick import EpisodeResult, run_episode  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PROFILE_PATH = HERE / "visuomotor.yaml"
-DEFAULT_OUT = HERE / "visuomotor_policy.onnx"
+PROFILE_PATH = HERE.parents[1] / "daemon" / "profiles" / "visuomotor.yaml"
+DEFAULT_OUT = HERE.parents[1] / "daemon" / "profiles" / "visuomotor_policy.onnx"
 RECORD_PATH = HERE / "training_record.json"
 IMAGE_SHAPE = (1, 3, 48, 64)
 OBS_SIZE = 3

@@ -1,7 +1,7 @@
 """The committed visuomotor policy finds and reaches a target it sees only through the camera, in process.
 
 No DDS: the loop is closed with the daemon's own ControlTick (hil/visuomotor_tick.py) configured from
-examples/visuomotor/visuomotor.yaml, the committed ONNX model on the daemon's onnxruntime backend, the camera's
+daemon/profiles/visuomotor.yaml, the committed ONNX model on the daemon's onnxruntime backend, the camera's
 frames rendered by the simulator (ray caster, as conftest sets) into the daemon's camera ring and encoded by
 the daemon's image encoder, at the profile's 50 Hz with the camera at 15 Hz. The targets are new random places
 (seeds never used in training) around domain-randomised robots; the observation vector has no goal term, so
@@ -39,7 +39,7 @@ REQUIRED_SUCCESSES = 8
 
 @pytest.fixture(scope="module")
 def profile():
-    return load_profile(EXAMPLE / "visuomotor.yaml")  # also checks that the committed model file exists
+    return load_profile(REPO / "daemon" / "profiles" / "visuomotor.yaml")  # also checks that the committed model file exists
 
 
 def test_the_profile_feeds_the_camera_and_proprioception_only(profile) -> None:

@@ -1,5 +1,5 @@
 """The visuomotor example over real Cyclone DDS (loopback): `python -m edgepilot run` with
-examples/visuomotor/visuomotor.yaml drives the simulated robot of hil/visuomotor_node.py, which publishes its
+daemon/profiles/visuomotor.yaml drives the simulated robot of hil/visuomotor_node.py, which publishes its
 joint states, IMU and rendered camera frames; the daemon's policy sees the target only in those frames and
 brings the robot to it (the node's GOAL HELD: within the success distance for a second), with no fault.
 """
@@ -21,7 +21,7 @@ pytest.importorskip("cv2", reason="the image encoder needs OpenCV (the 'images' 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
 REPO = Path(__file__).resolve().parents[2]
-PROFILE = REPO / "examples" / "visuomotor" / "visuomotor.yaml"
+PROFILE = REPO / "daemon" / "profiles" / "visuomotor.yaml"
 START_S = 30.0  # the daemon's start-up (imports, model load, startup hold) on a loaded 2-core machine
 DRIVE_S = 25.0  # the in-process test's episodes reach their targets within about 12 s
 
