@@ -28,6 +28,7 @@ from edgepilot.daemon.config.calibration_sections import ResidualsConfig
 from edgepilot.daemon.config.dds_security import DdsSecurityConfig
 from edgepilot.daemon.config.detectors import DetectorConfig, check_detectors
 from edgepilot.daemon.config.engine import EngineConfig
+from edgepilot.daemon.config.legged import LeggedConfig, check_legged
 from edgepilot.daemon.config.model_io import check_contract_names, check_image_inputs
 from edgepilot.daemon.config.profile_errors import format_validation_error
 from edgepilot.daemon.config.topics import FIXED_OUTPUT_TOPICS, TopicName
@@ -359,6 +360,8 @@ class Profile(StrictModel):
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig, description="Real-time scheduling.")
     detectors: dict[str, DetectorConfig] = Field(default_factory=dict, description="Detection models on camera "
                                                  "frames, beside the loop (daemon/config/detectors.py).")
+    legged: LeggedConfig | None = Field(default=None, description="Operating modes and legged safety limits, joint "
+                                        "actions only (daemon/config/legged.py).")
     base_dir: Path = Field(default=Path("."), exclude=True, description="Set by load_profile: the profile's folder.")
 
     @model_validator(mode="after")
@@ -393,6 +396,7 @@ class Profile(StrictModel):
         check_contract_names(self.engine, self.observation.input_name, self.engine.output_name)
         check_image_inputs(self.engine, self.streams)
         check_detectors(self)  # streams, files and topics of the detectors section
+        check_legged(self)  # modes and limits against the action and streams
         self._check_loop_sync()
         period = 1.0 / self.loop.rate_hz
         if self.watchdog.stall_timeout_s <= period:
