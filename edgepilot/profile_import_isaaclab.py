@@ -33,7 +33,7 @@ def import_isaaclab(data: Any, joint_names: list[str] | None) -> ImportedPolicy:
     dt = period(require(data, "step_dt", "", problems), "step_dt", problems)
     raw_default = require(data, "default_joint_pos", "", problems)
     default = None if raw_default is None else numbers(raw_default, "default_joint_pos", n, problems)
-    gains = {k: _sdk_gains(data, k, data.get("joint_ids_map"), robot, policy, problems) for k in ("stiffness", "damping")}
+    gains = {k: _sdk_gains(data, k, data["joint_ids_map"], robot, policy, problems) for k in ("stiffness", "damping")}
     action = _action(data, default, n, policy, summary, problems)
     limits = _command_limits(data, summary, problems)
     terms = _observations(data, policy, limits, summary, problems)

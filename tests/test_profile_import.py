@@ -159,3 +159,19 @@ def test_observation_equals_the_deploy_yaml_formula(tmp_path: Path) -> None:
                                dq * 0.05, np.zeros(12)])
     assert obs.shape == expected.shape
     np.testing.assert_allclose(obs, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda d: d["env"].__setitem__("num_observations", 48), "env.num_observations: 48"),
+    (lambda d: d["control"].__setitem__("stiffness", {"hip": 20.0}), "control.stiffness: no entry for joint 'FL_thigh"),
+    (lambda d: d["init_state"]["default_joint_angles"].pop("RR_calf_joint"), "default_joint_angles: no entry .*RR_calf"),
+    (lambda d: d["control"].__setitem__("control_type", "T"), "control.control_type"),
+    (lambda d: d["normalization"]["obs_scales"].__setitem__("dof_vel", float("nan")), "obs_scales.dof_vel: nan"),
+    (lambda d: d.pop("sim"), "sim: missing"),
+    (lambda d: d.__setitem__("observation_terms", ["height_measurements"]), "height_measurements: cannot be mapped"),
+])
+def test_legged_gym_malformed_input_names_the_field(tmp_path: Path, edit, field: str) -> None:  # type: ignore[no-untyped-def]
+    data = yaml.safe_load((FIX / "go2_legged_gym.yaml").read_text())
+    edit(data)
+    with pytest.raises(ImportFailed, match=field):
+        _import(tmp_path, data, name="lg.yaml")
