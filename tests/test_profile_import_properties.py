@@ -65,7 +65,7 @@ def _corrupt(d: dict, how: str, x: object, i: int, n: int) -> None:
     elif how == "obs_scale":
         next(iter(d["observations"].values()))["scale"] = [x] * (i if i > 0 else 1)
     elif how == "drop":
-        d.pop("stiffness")
+        d.pop("stiffness", None)
 
 
 @settings(max_examples=80, deadline=None)
