@@ -175,3 +175,14 @@ def test_legged_gym_malformed_input_names_the_field(tmp_path: Path, edit, field:
     edit(data)
     with pytest.raises(ImportFailed, match=field):
         _import(tmp_path, data, name="lg.yaml")
+
+
+def test_cli_joint_names_option_gives_the_sdk_names(tmp_path: Path) -> None:
+    data = _deploy()
+    del data["joint_sdk_names"]  # as unitree_rl_lab writes it: indices only
+    src = tmp_path / "deploy.yaml"
+    src.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "p.yaml"
+    assert main(["profile", "import", str(src), "--output", str(out), "--joint-names", ",".join(SDK)]) == 0
+    profile = parse_profile(yaml.safe_load(out.read_text()))
+    assert profile.action.joints == tuple(POLICY) and profile.streams["joint_states"].joints == tuple(SDK)
