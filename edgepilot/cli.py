@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     from edgepilot import ros2_commands  # edgepilot node (what ros2 launch starts), edgepilot ros2-params
 
     ros2_commands.register(sub)
+
+    from edgepilot import profile_cli  # edgepilot profile import FILE --output PROFILE
+
+    profile_cli.register(sub)
     return p
 
 

@@ -118,7 +118,7 @@ def require(command: str, extras: Iterable[str]) -> None:
 def command_name(args: Any) -> str:
     """``demo``, ``engine build``, ``rig run-scenarios``: the command and subcommand an argparse result ran."""
     parts = [str(args.command)]
-    for attr in ("engine_command", "calibrate_command", "rig_command", "bag_command"):
+    for attr in ("engine_command", "calibrate_command", "rig_command", "bag_command", "profile_command"):
         sub = getattr(args, attr, None)
         if sub:
             parts.append(str(sub))
