@@ -63,6 +63,10 @@ class ImageEncoderConfig(StrictModel):
       ``scale: false``, ``image_mean`` 0 and ``image_stddev`` 1 (for models that normalise internally).
     * **depth_invalid_value.** Not in Isaac (which takes colour images only): 32FC1 NaN and +-Inf pixels
       (REP 118: no return, too far, too near) become this value, in metres, before resizing.
+    * **device** (not in Isaac, whose encoder always runs on the GPU): ``cpu`` (OpenCV, :class:`ImageEncoder`),
+      ``cuda`` (one NVRTC kernel per frame, :class:`~edgepilot.daemon.image.cuda_encoder.CudaImageEncoder`;
+      needs cuda-python and a GPU, refused at build time otherwise; ``interp_type: area`` is refused with it) or
+      ``auto`` (cuda where a GPU and cuda-python are present and the interpolation is supported there, else cpu).
     * Isaac's ``input_image_width/height`` come from the stream's profile; ``num_blocks`` and the QoS settings
       have no counterpart (the output is one preallocated array).
     """
@@ -81,6 +85,8 @@ class ImageEncoderConfig(StrictModel):
     tensor_layout: Literal["NCHW", "NHWC"] = Field(default="NCHW", description="Output layout, batch of one.")
     tensor_dtype: Literal["float32", "float16", "uint8"] = Field(default="float32", description="Output element type.")
     depth_invalid_value: float = Field(default=0.0, description="Replaces NaN/Inf in 32FC1 depth, metres.")
+    device: Literal["cpu", "cuda", "auto"] = Field(default="cpu", description="Where frames are encoded: OpenCV on "
+                                                   "the CPU, one CUDA kernel, or cuda when a GPU is usable.")
 
     @field_validator("scale")
     @classmethod
@@ -117,6 +123,10 @@ class ImageEncoderConfig(StrictModel):
             if not identity:
                 raise ValueError("tensor_dtype uint8 carries the resized pixels unchanged: set scale: false, "
                                  "image_mean: [0, 0, 0] and image_stddev: [1, 1, 1] (or use float32/float16)")
+        if self.device == "cuda" and self.interp_type == "area":
+            raise ValueError("device cuda does not implement interp_type area (OpenCV's INTER_AREA has three "
+                             "regimes, integer box, fractional box and upscale, not reproduced on the GPU): use "
+                             "interp_type linear or nearest, or device cpu/auto")
         if self.encoding_desired == "mono" and (len(self.image_mean) != 1 or len(self.image_stddev) != 1):
             raise ValueError("encoding_desired mono has one channel: give image_mean and image_stddev one value each")
         if self.encoding_desired != "mono" and (len(self.image_mean) != 3 or len(self.image_stddev) != 3):
