@@ -31,7 +31,8 @@ from edgepilot.daemon.config.detectors import DetectorConfig
 from edgepilot.daemon.detection.loop_window import LoopWindow
 from edgepilot.daemon.image.detection_decoding import DetectionDecoder, Detections
 from edgepilot.daemon.image.detection_message import detections_message, image_header
-from edgepilot.daemon.image.encoder import ImageEncoder
+from edgepilot.daemon.image.cuda_encoder import build_image_encoder
+from edgepilot.engines.cuda_device import CudaError
 from edgepilot.daemon.image.tensor_list import tensor_list
 from edgepilot.daemon.timing.realtime import set_fifo, set_normal
 from edgepilot.daemon.transport.base import MessagePublisher
@@ -68,8 +69,8 @@ class DetectorWorker:
         self.frame = np.zeros(ring.shape, ring.dtype)
         image_input = _image_input(name, config, backend)
         try:
-            self.encoder = ImageEncoder(config.encoder, ring.shape, ring.dtype, out=backend.inputs[image_input])
-        except ValueError as err:
+            self.encoder = build_image_encoder(config.encoder, ring.shape, ring.dtype, out=backend.inputs[image_input])
+        except (ValueError, CudaError) as err:
             raise BackendError(f"detectors.{name}.encoder: {err}") from None
         self.decoder = DetectionDecoder(config.decoding, self.encoder.geometry, labels)
         self._outputs = _output_arrays(name, config, backend)

@@ -56,3 +56,33 @@ def test_vga_to_224_default_and_no_allocation_per_frame() -> None:
         assert enc.device_ptr != 0 and enc.out_nbytes == 3 * 224 * 224 * 4
     finally:
         enc.close()
+
+
+def test_built_on_one_thread_encodes_on_another() -> None:
+    """The detector worker builds its encoder at start and encodes on its own thread: the context must follow."""
+    import threading
+
+    from edgepilot.daemon.image.cuda_encoder import build_image_encoder
+
+    cfg = ImageEncoderConfig(network_image_width=224, network_image_height=224, device="cuda")
+    frame = np.random.default_rng(7).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    out = np.zeros((1, 3, 224, 224), np.float32)
+    enc = build_image_encoder(cfg, frame.shape, np.uint8, out=out)
+    assert isinstance(enc, CudaImageEncoder)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                enc.encode(frame)
+        except BaseException as err:  # reported on the main thread below
+            errors.append(err)
+
+    try:
+        t = threading.Thread(target=work)
+        t.start()
+        t.join(30)
+        assert not errors, errors
+        np.testing.assert_allclose(out, ImageEncoder(cfg, frame.shape, np.uint8).encode(frame), rtol=1e-5, atol=1e-5)
+    finally:
+        enc.close()

@@ -89,6 +89,22 @@ def test_an_encoder_that_does_not_make_the_models_input_is_refused(tmp_path: Pat
         VisionRig(tmp_path, inputs=wrong)
 
 
+def test_the_encoder_device_comes_from_the_profile(tmp_path: Path) -> None:
+    """device: auto runs (on the CPU where no GPU is usable); device: cuda without one is refused with the fix."""
+    from edgepilot.daemon.image.cuda_encoder import CudaImageEncoder, cuda_usable
+
+    auto = {"image": {"source": "image", "stream": "camera", "encoder": {**ENCODER, "device": "auto"}}}
+    rig = VisionRig(tmp_path, inputs=auto)
+    rig.step()
+    expected = CudaImageEncoder if cuda_usable()[0] else ImageEncoder
+    assert isinstance(rig.tick.images._encode[0].__self__, expected)
+    if cuda_usable()[0]:
+        return
+    cuda = {"image": {"source": "image", "stream": "camera", "encoder": {**ENCODER, "device": "cuda"}}}
+    with pytest.raises(BackendError, match=r"engine.inputs.image: encoder.device: cuda .*set encoder.device: cpu"):
+        VisionRig(tmp_path, inputs=cuda)
+
+
 @pytest.mark.parametrize(("change", "needle"), [
     ({"stream": "imu"}, "engine.inputs.image.stream='imu' must name a camera stream (Image or CompressedImage); "
                         "camera streams: ['camera']"),
