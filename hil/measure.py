@@ -91,6 +91,9 @@ class RunRecord:
     host_watch: str = "not watched"
     #: Late wake-ups of the watchers that the host's steal time does not explain: reported, never excused.
     host_unexplained: list[tuple[float, float]] = field(default_factory=list)
+    #: Stretches in which the rig's simulated robot published nothing (hil/robot_node.py: publish_gaps): its
+    #: sensors were late because the rig was descheduled, so the daemon's stop then is the rig's, not false.
+    rig_gaps: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -363,7 +366,7 @@ def evaluate(rec: RunRecord) -> ScenarioResult:
     # A host pause longer than the stall timeout is a real stall for the daemon, which stops and then holds zero for
     # recovery_ticks; the stop and that hold are the host's doing, so they are not counted as false (and said).
     hold_s = (rec.profile.watchdog.recovery_ticks + 2) * p
-    excused = [(a, b + hold_s) for a, b in rec.host_pauses]
+    excused = [(a, b + hold_s) for a, b in rec.host_pauses + rec.rig_gaps]
 
     def outside(t: float) -> bool:
         return 0.0 <= t <= rec.duration and not any(a <= t <= b + p for a, b in zones + excused)
@@ -375,6 +378,11 @@ def evaluate(rec: RunRecord) -> ScenarioResult:
         checks.append(Check("host_pauses", True, f"{len(rec.host_pauses)} pause(s) by the host (steal time), longest "
                             f"{longest * 1e3:.0f} ms, at t={', '.join(f'{a:.3f}' for a, _ in rec.host_pauses[:5])} s: "
                             "stops within them and their recovery hold not counted as false"))
+    if rec.rig_gaps:
+        longest = max(b - a for a, b in rec.rig_gaps)
+        checks.append(Check("rig_gaps", True, f"{len(rec.rig_gaps)} gap(s) in the simulated robot's publishing, "
+                            f"longest {longest * 1e3:.0f} ms, at t={', '.join(f'{a:.3f}' for a, _ in rec.rig_gaps[:5])} "
+                            "s: its sensors were late, so stops within them and their recovery hold are not false"))
     if ex.no_false_stop:
         false = [c for c in rec.commands if outside(c[0]) and _zero(c[1], c[2])]
         checks.append(Check("no_false_stop", not false, "" if not false else

@@ -119,7 +119,7 @@ def markdown(report: dict[str, Any]) -> str:
         if checks:
             lines += ["", "Run checks: " + "; ".join(
                 f"{c['name']} " + ("FAILED (" + c["detail"] + ")" if not c["passed"]
-                                   else "ok (" + c["detail"] + ")" if c["name"] == "host_pauses" else "ok")
+                                   else "ok (" + c["detail"] + ")" if c["name"] in ("host_pauses", "rig_gaps") else "ok")
                 for c in checks)]
     if report["failures"]:
         lines += ["", "## Failures", ""] + [f"- {f}" for f in report["failures"]]

@@ -410,7 +410,8 @@ def run_scenario(scenario: Scenario, options: RigOptions) -> tuple[ScenarioResul
         summary=daemon.summary() if daemon else None, daemon_rc=rc, killed=bool(daemon and daemon.killed),
         robot=robot_result, injected=node.injector.counts(), external_daemon=options.external_daemon, error=error,
         host_pauses=[(a - t0, b - t0) for a, b in pauses], host_watch=watcher.status,
-        host_unexplained=[(a - t0, b - t0) for a, b in watcher.unexplained])
+        host_unexplained=[(a - t0, b - t0) for a, b in watcher.unexplained],
+        rig_gaps=[(a - t0, b - t0) for a, b in node.publish_gaps])
     record_trace = {"t": [t - t0 for t in node.trace.t], "x": node.trace.x, "y": node.trace.y,
                     "distance": node.trace.distance}
     result = evaluate(record)
@@ -438,6 +439,7 @@ def _write_outputs(record: RunRecord, result: ScenarioResult, trace: dict[str, l
         "injected": record.injected,
         "host_pauses": {"watch": record.host_watch, "pauses_s": [[round(a, 4), round(b, 4)] for a, b in record.host_pauses],
                         "late_without_steal_s": [[round(a, 4), round(b, 4)] for a, b in record.host_unexplained]},
+        "rig_gaps_s": [[round(a, 4), round(b, 4)] for a, b in record.rig_gaps],
         "pose_trace": {k: [round(x, 4) for x in v] for k, v in trace.items()},
     }
     write_json_atomic(out / f"{name}.json", data)

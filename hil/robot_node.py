@@ -34,6 +34,10 @@ from .faults import SensorFaultInjector, SensorFaults
 from .sensor_messages import build as build_message
 from .sensor_models import STREAMS, SensorModel, SensorModelState
 
+#: A robot tick this much later than the previous one is a publishing gap of the rig (5 sensor periods at 200 Hz,
+#: half the shipped profiles' smallest max_age_s): shorter ones cannot make a stream stale.
+PUBLISH_GAP_S = 0.025
+
 __all__ = ["RobotNode", "SensorFaults", "CommandLog", "PoseTrace"]
 
 
@@ -128,6 +132,10 @@ class RobotNode:
         if joint_command_topic:
             transport.subscribe(joint_command_topic, "std_msgs/msg/Float64MultiArray", self._on_joint_cmd)
         self.published = {"joint_states": 0, "imu": 0, "camera": 0}
+        #: Stretches (CLOCK_MONOTONIC s) in which this node itself published nothing for longer than
+        #: PUBLISH_GAP_S: the simulated robot was descheduled (a busy machine). The daemon then rightly sees its
+        #: sensors late; hil/measure.py excuses the stops inside them as the rig's, and says so.
+        self.publish_gaps: list[tuple[float, float]] = []
         self.stop_event = threading.Event()
         self.goal_held = threading.Event()
 
@@ -211,11 +219,15 @@ class RobotNode:
         first_motion: float | None = None
         reached_at: float | None = None
         min_dist = self.distance_to_goal()
+        prev = t0
         while not self.stop_event.is_set():
             loop.wait_next()
             now = time.monotonic()
             if now - t0 >= duration_s:
                 break
+            if now - prev > PUBLISH_GAP_S:
+                self.publish_gaps.append((prev, now))
+            prev = now
             vx, wz = self._apply_command(now)
             if first_motion is None and (abs(vx) > 1e-6 or abs(wz) > 1e-6):
                 first_motion = now
@@ -270,6 +282,7 @@ class RobotNode:
             "sensor_dropouts": dict(self.sensors.dropped),
             "injected": self.injector.counts(),
             "sensor_rate_hz": round(loop.measured_rate_hz(), 2),
+            "publish_gaps": len(self.publish_gaps),
             "wall_s": round(time.monotonic() - t0, 3),
         }
 

@@ -28,17 +28,20 @@ from edgepilot.daemon.tick_hooks import TickHooksFactory
 
 
 class SimTick:
-    """``step(sim, now_ns)``: the simulator's sensors into the rings, then one ControlTick; the command."""
+    """``step(sim, now_ns)``: the simulator's sensors (and, with ``camera_stream``, a rendered frame at the camera's
+    rate) into the rings, then one ControlTick; the command."""
 
     def __init__(self, profile: Profile, backend: Any, *, tick_hooks: TickHooksFactory | None = None,
-                 log: Any = None) -> None:
+                 log: Any = None, camera_stream: str | None = None) -> None:
         cfg = profile.odometry
         if cfg is None:
             raise ValueError("the in-process run needs a profile with odometry (the diffbot's)")
-        ingests = {n: make_ingest(n, profile.streams[n], None, profile) for n in (cfg.joint_stream, cfg.imu_stream)}
+        names = (cfg.joint_stream, cfg.imu_stream) + ((camera_stream,) if camera_stream else ())
+        ingests = {n: make_ingest(n, profile.streams[n], None, profile) for n in names}
         self.snapshots = {n: StreamSnapshot(ing) for n, ing in ingests.items()}
         self._js_ring = ingests[cfg.joint_stream].ring
         self._imu_ring = ingests[cfg.imu_stream].ring
+        self._camera_setup(profile, camera_stream, ingests)
         self.js = np.zeros(self._js_ring.shape)
         self.imu = np.zeros(self._imu_ring.shape)
         self._col = {n: i for i, n in enumerate(profile.streams[cfg.joint_stream].joints)}
@@ -48,10 +51,21 @@ class SimTick:
         self.hooks = None if tick_hooks is None else tick_hooks(
             profile, self.snapshots, self.odometry, self.mapper.command, self.observation.obs, log=log)
         self.now_ns = 0
+        # With a camera, exactly the simulated streams are watched (a stale or frozen camera is a fault here too).
+        watched = profile.streams if camera_stream is None else {n: profile.streams[n] for n in names}
         self.tick = ControlTick(profile, self.snapshots, backend, self.observation, self.mapper,
-                                Watchdog(profile.streams, 1), odometry=self.odometry, hooks=self.hooks,
+                                Watchdog(watched, 1), odometry=self.odometry, hooks=self.hooks,
                                 clock_ns=self._clock)
         self.tick.started(0)
+
+    def _camera_setup(self, profile: Profile, camera_stream: str | None, ingests: dict[str, Any]) -> None:
+        self._cam_ring = ingests[camera_stream].ring if camera_stream else None
+        self._next_frame_ns = 0
+        self.frames = 0
+        if camera_stream:
+            cam = profile.streams[camera_stream]
+            self.camera_size = (int(cam.width), int(cam.height))  # type: ignore[arg-type]
+            self._camera_period_ns = int(round(1e9 / cam.rate_hz))
 
     def _clock(self) -> int:
         return self.now_ns  # simulated time stands still within a tick: no overrun
@@ -70,4 +84,8 @@ class SimTick:
         imu[6:10] = quat
         self._js_ring.write(js, now_ns)
         self._imu_ring.write(imu, now_ns)
+        if self._cam_ring is not None and now_ns >= self._next_frame_ns:
+            self._cam_ring.write(sim.camera_rgb(*self.camera_size), now_ns)
+            self._next_frame_ns += self._camera_period_ns
+            self.frames += 1
         return self.tick.step(now_ns)

@@ -145,3 +145,19 @@ def test_a_stop_inside_a_host_pause_is_the_hosts_not_a_false_stop(tmp_path: Path
     late = evaluate(record(sc, commands([(2.04, 2.045 + recovery + 0.1)]), [], events, tmp_path,
                            host_pauses=[(2.0, 2.045)]))
     assert [c.name for c in late.checks if not c.passed] == ["no_false_stop"]
+
+
+def test_a_stop_inside_a_gap_of_the_rigs_own_publishing_is_the_rigs(tmp_path: Path) -> None:
+    """The simulated robot published nothing for 80 ms at t=2.0 (a busy machine descheduled it): the daemon's
+    stale stop and its recovery hold are the rig's, said so in a check; the same stop without the gap is false."""
+    sc = scenario([], no_false_stop=True, no_unexpected_faults=True)
+    cmds = commands([(2.05, 2.08 + 0.2)])
+    events = [(2.05, "raised", "stale:imu"), (2.081, "raised", "stamp:imu")]
+    gapped = evaluate(record(sc, cmds, [], events, tmp_path, rig_gaps=[(2.0, 2.08)]))
+    assert gapped.passed, gapped.failures()
+    note = [c for c in gapped.checks if c.name == "rig_gaps"]
+    assert note and note[0].passed and "longest 80 ms" in note[0].detail
+    plain = evaluate(record(sc, cmds, [], events, tmp_path))
+    assert {c.name for c in plain.checks if not c.passed} == {"no_false_stop", "no_unexpected_faults"}
+    late = evaluate(record(sc, commands([(2.05, 2.08 + 0.24 + 0.1)]), [], events, tmp_path, rig_gaps=[(2.0, 2.08)]))
+    assert [c.name for c in late.checks if not c.passed] == ["no_false_stop"]

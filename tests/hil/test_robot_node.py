@@ -60,3 +60,28 @@ def test_joint_targets_drive_and_latency_delays_delivery(dds_domain: int) -> Non
     # Stamps are taken when the reading is; the message leaves 20 ms later (robot ticks are 5 ms apart).
     assert 0.015 < float(np.median(steady)) < 0.04, np.median(steady)
     assert min(spike) > 0.15, spike
+
+
+def test_a_stall_of_the_robot_itself_is_recorded_as_a_publishing_gap(dds_domain: int) -> None:
+    """The simulated robot is held 80 ms once (as a busy machine deschedules it): the gap is recorded, with its
+    times, so the rig can tell the daemon's stop then from a false one (hil/measure.py); no gap otherwise."""
+    tx = DdsTransport(dds_domain)
+    sim = DiffDriveSim(SimParams(), np.random.default_rng(0), render_backend="raycast")
+    steps = [0]
+    step = sim.step
+
+    def step_once_slow(dt: float) -> None:
+        steps[0] += 1
+        if steps[0] == 100:
+            time.sleep(0.08)
+        step(dt)
+
+    sim.step = step_once_slow  # type: ignore[method-assign]
+    node = RobotNode(tx, sim, (5.0, 0.0), verbose=False)
+    try:
+        result = node.run(duration_s=1.0)
+    finally:
+        tx.close()
+    assert result["publish_gaps"] >= 1
+    long = [(a, b) for a, b in node.publish_gaps if b - a >= 0.08]
+    assert len(long) == 1, node.publish_gaps
